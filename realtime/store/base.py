@@ -1,0 +1,199 @@
+"""The `Store`: threads, members, messages, read pointers and idempotency keys.
+
+The store is the truth. Pub/sub is only the fast path; everything a client can be
+owed (history, replay after a reconnect, unread counts) is answered from here.
+
+Positions
+---------
+Every stored message has two numbers:
+
+* ``seq``: gapless and increasing *per thread*, starting at 1.
+* ``pos``: increasing across the whole store, in commit order. A message
+  committed later always has a larger ``pos`` than every message committed
+  before it. A user's cursor is a ``pos``: "every message of my threads with
+  ``pos`` greater than this" is exactly what that user has not seen yet.
+  ``pos`` may have gaps (an aborted batch); ``seq`` never has.
+
+Implementations must keep, and the contract suite in ``tests/contracts`` checks:
+
+* :meth:`Store.append` returns only after the message is committed (acked means
+  durable), and a second append with the same ``(thread, sender, cid)`` returns the
+  original message with ``duplicate=True`` and stores nothing.
+* Concurrent appends to one thread never produce a gap or a duplicate ``seq``,
+  and ``seq`` order equals ``pos`` order within a thread.
+* Reads see every append that has returned.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class StoreError(Exception):
+    """Base class of the errors a store raises on purpose."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or did not answer: the caller may retry."""
+
+
+class ThreadNotFound(StoreError):
+    """The thread does not exist."""
+
+
+class NotAMember(StoreError):
+    """The sender of a message is not a member of its thread."""
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A conversation. ``kind`` is ``"dm"`` (two members, or one for notes) or ``"group"``."""
+
+    id: str
+    kind: str
+    members: tuple[str, ...]
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to append. ``sender`` is None for a system message."""
+
+    thread: str
+    sender: str | None
+    body: str
+    meta: dict[str, Any] | None = None
+    cid: str | None = None
+    ts: int = 0
+    """Epoch milliseconds, set by the caller (the store never reads the clock)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A committed message."""
+
+    thread: str
+    seq: int
+    pos: int
+    msg: str
+    """Server message id: unique across the store."""
+    sender: str | None
+    body: str
+    meta: dict[str, Any] | None
+    cid: str | None
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The result of :meth:`Store.append`."""
+
+    message: StoredMessage
+    duplicate: bool = False
+    """True when ``(thread, sender, cid)`` was already stored: ``message`` is the original."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSummary:
+    """One entry of a user's thread list."""
+
+    thread: Thread
+    last: StoredMessage | None
+    unread: int
+    """Messages from others with ``seq`` above the user's read pointer."""
+    read_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Messages in ascending ``seq``; ``more`` tells whether older ones exist."""
+
+    messages: list[StoredMessage] = field(default_factory=list)
+    more: bool = False
+
+
+def dm_thread_id(a: str, b: str) -> str:
+    """The id of the DM thread between users ``a`` and ``b`` (``a == b``: a notes thread).
+
+    Derived from the pair, order-free, so two devices opening the same DM at once
+    meet in one thread. User ids never contain ``:`` (see ``protocol.validation``),
+    so the id is unambiguous.
+    """
+    first, second = sorted((a, b))
+    return f"dm:{first}:{second}"
+
+
+class Store(abc.ABC):
+    """Durable storage of threads and messages. One instance per node, shared by all sessions."""
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, apply pending migrations when the backend is embedded, start the writer."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Commit or fail every pending append, then release connections. Idempotent."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` unless the database answers (readiness)."""
+
+    # -- threads ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def ensure_dm(self, a: str, b: str) -> Thread:
+        """Return the DM thread of ``a`` and ``b``, creating it on first use. Idempotent
+        and race-free: concurrent calls for the same pair return the same thread."""
+
+    @abc.abstractmethod
+    async def create_group(self, members: Sequence[str], title: str | None = None) -> Thread:
+        """Create a group thread with a fresh id and these members (duplicates collapse)."""
+
+    @abc.abstractmethod
+    async def get_thread(self, thread: str) -> Thread | None:
+        """The thread with its current members, or None."""
+
+    @abc.abstractmethod
+    async def change_members(
+        self, thread: str, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> Thread:
+        """Add then remove members of a group thread; raise :class:`ThreadNotFound`."""
+
+    @abc.abstractmethod
+    async def threads_of(self, user: str) -> list[ThreadSummary]:
+        """Every thread ``user`` is a member of, newest activity first."""
+
+    # -- messages --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def append(self, message: NewMessage) -> Appended:
+        """Commit a message (group commit: many appends share one transaction) and
+        return it with its ``seq``, ``pos`` and ``msg``. Raise :class:`ThreadNotFound`,
+        :class:`NotAMember` (sender not in the thread; None is always allowed), or
+        :class:`StoreUnavailable`."""
+
+    @abc.abstractmethod
+    async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:
+        """Up to ``limit`` messages with ``seq < before`` (all when None), the newest
+        such page, in ascending ``seq``."""
+
+    @abc.abstractmethod
+    async def messages_after(self, user: str, pos: int, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages of ``user``'s threads with ``pos`` greater than
+        ``pos``, in ascending ``pos``: the replay behind a cursor."""
+
+    @abc.abstractmethod
+    async def head(self) -> int:
+        """The largest committed ``pos`` (0 when empty): the cursor "now"."""
+
+    # -- read pointers ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def mark_read(self, thread: str, user: str, seq: int) -> int:
+        """Move ``user``'s read pointer in ``thread`` up to ``seq`` (never backwards,
+        never past the thread's last seq) and return the pointer now stored."""

@@ -1,0 +1,3 @@
+"""Shared fixtures: throwaway servers (PostgreSQL, Redis) and a running node."""
+
+pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.node"]
