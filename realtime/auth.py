@@ -1,0 +1,159 @@
+"""Client identity from JSON Web Tokens.
+
+A client proves who it is with a JWT whose ``sub`` is its user id and whose ``exp``
+says until when. :class:`TokenVerifier` checks such a token and returns an
+:class:`Identity`; :func:`mint_token` makes one (for the CLI and for tests);
+:func:`bearer_token` finds one in a handshake request.
+
+Identity comes from a verified token, never from a frame.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import jwt
+
+__all__ = ["AuthError", "Identity", "TokenVerifier", "bearer_token", "mint_token"]
+
+_USER_ID = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
+
+
+def is_user_id(value: object) -> bool:
+    """Return whether ``value`` is a valid user id."""
+    return isinstance(value, str) and _USER_ID.fullmatch(value) is not None
+
+
+# Families of JWS algorithms. A verifier accepts algorithms from one family only: if a
+# single key could be read both as an HMAC secret and as a public key, a token signed
+# with HMAC using the (public) key as secret would pass as an RSA one.
+_HMAC = frozenset({"HS256", "HS384", "HS512"})
+_ASYMMETRIC = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a verified token speaks for.
+
+    ``user`` is the token's ``sub``; ``exp`` its expiry in epoch seconds, as in JWT.
+    """
+
+    user: str
+    exp: int
+
+
+class AuthError(Exception):
+    """Raised when a token cannot be accepted.
+
+    The message is a short reason that is safe to show the client ("token expired",
+    "invalid token", ...); it never contains the token itself.
+    """
+
+
+class TokenVerifier:
+    """Verifies client tokens signed with one configured key.
+
+    Only the configured ``algorithms`` are accepted, whatever the token's header says,
+    so ``alg: none`` and algorithm confusion are impossible. ``exp`` and ``sub`` are
+    required, and ``sub`` must be a valid user id. ``leeway`` (seconds) tolerates clock
+    skew on ``exp`` and ``nbf``.
+
+    With an HMAC algorithm (the default, HS256) ``secret`` is the shared secret; with an
+    asymmetric one it is the public key in PEM form.
+
+    :raises ValueError: if ``algorithms`` is empty, names ``none``, or mixes HMAC and
+        asymmetric algorithms.
+    """
+
+    __slots__ = ("_algorithms", "_key", "_leeway")
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        algorithms: Sequence[str] = ("HS256",),
+        leeway: float = 0,
+    ) -> None:
+        algs = list(algorithms)
+        if not algs:
+            raise ValueError("at least one algorithm is required")
+        unknown = [a for a in algs if a not in _HMAC | _ASYMMETRIC]
+        if unknown:
+            raise ValueError(f"unsupported algorithms: {unknown}")
+        if not (set(algs) <= _HMAC or set(algs) <= _ASYMMETRIC):
+            raise ValueError("HMAC and asymmetric algorithms cannot share one key")
+        self._key = secret
+        self._algorithms = algs
+        self._leeway = leeway
+
+    def verify(self, token: str) -> Identity:
+        """Check ``token`` and return whom it identifies.
+
+        Call this on every handshake and on every ``refresh``.
+
+        :raises AuthError: if the token is malformed, signed with another key or
+            algorithm, expired, not yet valid, or lacks a valid ``exp`` or ``sub``.
+        """
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=self._algorithms,
+                leeway=self._leeway,
+                options={"require": ["exp", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthError("token not yet valid") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthError(f"token lacks {exc.claim}") from None
+        except jwt.exceptions.InvalidSubjectError:
+            raise AuthError("invalid user id in token") from None
+        except jwt.PyJWTError:
+            # Bad signature, wrong algorithm, undecodable: one answer, so a client
+            # learns nothing about which check failed.
+            raise AuthError("invalid token") from None
+        user = claims["sub"]
+        if not is_user_id(user):
+            raise AuthError("invalid user id in token")
+        return Identity(user=user, exp=int(claims["exp"]))
+
+
+def mint_token(secret: str, user: str, *, ttl: int = 3600, now: float | None = None) -> str:
+    """Return an HS256 token for ``user`` that expires ``ttl`` seconds after ``now``.
+
+    ``now`` defaults to the current time; pass it to make tokens that are already
+    expired or only valid later.
+
+    :raises ValueError: if ``user`` is not a valid user id.
+    """
+    if not is_user_id(user):
+        raise ValueError(f"invalid user id: {user!r}")
+    issued = int(time.time() if now is None else now)
+    claims = {"sub": user, "iat": issued, "exp": issued + ttl}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def bearer_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """Return the token a handshake request carries, or ``None`` if it carries none.
+
+    ``Authorization: Bearer <jwt>`` (scheme matched case-insensitively) wins; browsers,
+    which cannot set that header on a WebSocket, pass ``?token=<jwt>`` instead.
+    ``headers`` may be a case-insensitive mapping (as aiohttp's) or a plain dict.
+    """
+    value = headers.get("Authorization")
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+    if value is not None:
+        scheme, _, credentials = value.strip().partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() == "bearer" and credentials:
+            return credentials
+    token = query.get("token")
+    return token or None
