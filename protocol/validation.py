@@ -1,0 +1,309 @@
+"""Checks on client frames that the codec's types cannot express.
+
+The codec guarantees types (a ``seq`` is a 64-bit integer, a ``body`` a string);
+:func:`validate` then checks values against the contract and the node's
+:class:`~protocol.limits.Limits`: identifier syntax, sizes, ranges, enumerations.
+Call it once on every decoded client frame, before acting on it.
+
+Identifiers:
+
+- user id: 1..64 characters of ``[A-Za-z0-9_.@+-]`` (no ``:``, so that a DM thread id
+  such as ``dm:alice:bob`` stays unambiguous);
+- thread id: 1..128 printable ASCII characters, no whitespace;
+- post id: 1..128 characters of ``[A-Za-z0-9_.:@+-]``;
+- client message id (``cid``): 1..128 characters;
+- request id: an integer, or a string of at most 64 characters;
+- cursor: 1..20 ASCII digits, a decimal position opaque to clients.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.frames import (
+    INT64_MAX,
+    INT64_MIN,
+    ClientFrame,
+    Device,
+    History,
+    Like,
+    ListThreads,
+    Ping,
+    Read,
+    Refresh,
+    Send,
+    Subscribe,
+    Sync,
+    Typing,
+    Unsubscribe,
+)
+from protocol.limits import Limits
+
+__all__ = [
+    "CURSOR_PATTERN",
+    "MAX_CID_LENGTH",
+    "MAX_REQUEST_ID_LENGTH",
+    "PLATFORMS",
+    "POST_ID_PATTERN",
+    "THREAD_ID_PATTERN",
+    "USER_ID_PATTERN",
+    "format_cursor",
+    "is_post_id",
+    "is_thread_id",
+    "is_user_id",
+    "parse_cursor",
+    "parse_topic",
+    "validate",
+]
+
+USER_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_.@+\-]{1,64}")
+THREAD_ID_PATTERN: Final = re.compile(r"[\x21-\x7e]{1,128}")
+POST_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_.:@+\-]{1,128}")
+CURSOR_PATTERN: Final = re.compile(r"[0-9]{1,20}")
+
+MAX_CID_LENGTH: Final = 128
+MAX_REQUEST_ID_LENGTH: Final = 64
+MAX_DEVICE_TOKEN_LENGTH: Final = 4096
+MAX_REFRESH_TOKEN_LENGTH: Final = 8192
+PLATFORMS: Final = frozenset({"android", "ios", "web"})
+
+TOPIC_POST: Final = "post"
+TOPIC_PRESENCE: Final = "presence"
+
+
+def is_user_id(s: object) -> bool:
+    """Return whether ``s`` is a valid user id."""
+    return isinstance(s, str) and USER_ID_PATTERN.fullmatch(s) is not None
+
+
+def is_thread_id(s: object) -> bool:
+    """Return whether ``s`` is a valid thread id."""
+    return isinstance(s, str) and THREAD_ID_PATTERN.fullmatch(s) is not None
+
+
+def is_post_id(s: object) -> bool:
+    """Return whether ``s`` is a valid post id."""
+    return isinstance(s, str) and POST_ID_PATTERN.fullmatch(s) is not None
+
+
+def parse_cursor(s: str, request_id: int | str | None = None) -> int:
+    """Return the position a cursor string names.
+
+    Raise :class:`ProtocolError` ``bad_request`` (carrying ``request_id``) unless ``s``
+    is 1..20 ASCII digits naming a position that fits in a signed 64-bit integer.
+    """
+    if not isinstance(s, str) or CURSOR_PATTERN.fullmatch(s) is None:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "cursor must be 1..20 digits", request_id)
+    pos = int(s)
+    if pos > INT64_MAX:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "cursor is out of range", request_id)
+    return pos
+
+
+def format_cursor(pos: int) -> str:
+    """Return the cursor string for position ``pos`` (0 <= pos < 2**63)."""
+    if not 0 <= pos <= INT64_MAX:
+        raise ValueError(f"cursor position out of range: {pos}")
+    return str(pos)
+
+
+def parse_topic(topic: str, request_id: int | str | None = None) -> tuple[str, str]:
+    """Split a topic into ``("post", post_id)`` or ``("presence", user_id)``.
+
+    Raise :class:`ProtocolError` ``bad_request`` (carrying ``request_id``) for anything
+    else.
+    """
+    kind, sep, target = topic.partition(":")
+    if sep and (
+        (kind == TOPIC_POST and is_post_id(target))
+        or (kind == TOPIC_PRESENCE and is_user_id(target))
+    ):
+        return kind, target
+    raise ProtocolError(
+        ErrorCode.BAD_REQUEST,
+        "topic must be post:<post id> or presence:<user id>",
+        request_id,
+    )
+
+
+F = TypeVar("F", bound=ClientFrame)
+
+
+def validate(frame: F, limits: Limits) -> F:
+    """Check ``frame`` against the contract and ``limits``; return it, maybe adjusted.
+
+    Raise :class:`ProtocolError` carrying the frame's ``id`` on the first rule broken:
+    ``too_large`` for a ``send`` whose body (as UTF-8) is longer than
+    ``limits.max_body`` bytes or whose meta (as JSON) is longer than
+    ``limits.max_meta`` bytes, ``bad_request`` for anything else. A request id that is
+    itself invalid (a string longer than 64 characters) is not echoed.
+
+    The one adjustment: a ``history`` whose ``limit`` is above ``limits.max_history``
+    is not an error; the returned frame's ``limit`` is clamped to ``max_history``.
+    """
+    request_id = frame.id
+    if isinstance(request_id, str) and len(request_id) > MAX_REQUEST_ID_LENGTH:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            f"request id must be at most {MAX_REQUEST_ID_LENGTH} characters",
+        )
+    return _RULES[type(frame)](frame, limits)
+
+
+def _bad(frame: ClientFrame, message: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.BAD_REQUEST, message, frame.id)
+
+
+def _check_thread(frame: ClientFrame, thread: str) -> None:
+    if not is_thread_id(thread):
+        raise _bad(frame, "thread must be 1..128 printable ASCII characters, no spaces")
+
+
+def _check_length(frame: ClientFrame, name: str, value: str, maximum: int) -> None:
+    if not 1 <= len(value) <= maximum:
+        raise _bad(frame, f"{name} must be 1..{maximum} characters")
+
+
+def _utf8_length(frame: ClientFrame, name: str, value: str) -> int:
+    try:
+        return len(value.encode())
+    except UnicodeEncodeError:
+        # Only reachable for frames built in Python: decoders reject lone surrogates.
+        raise _bad(frame, f"{name} is not valid Unicode") from None
+
+
+def _is_json_value(root: object) -> bool:
+    # Iterative, so that nesting depth cannot exhaust the stack. MessagePack can carry
+    # values that JSON cannot (bytes, extension types, timestamps), and JSON integers
+    # are unbounded: either would break a later encode for some other recipient.
+    # MessagePack timestamps decode to datetimes, rejected by the last branch.
+    stack = [root]
+    while stack:
+        value = stack.pop()
+        if value is None or isinstance(value, bool | str):
+            continue
+        if isinstance(value, int):
+            if not INT64_MIN <= value <= INT64_MAX:
+                return False
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                return False
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    return False
+                stack.append(item)
+        else:
+            return False
+    return True
+
+
+def _validate_send(frame: Send, limits: Limits) -> Send:
+    if (frame.thread is None) == (frame.to is None):
+        raise _bad(frame, "send needs exactly one of thread or to")
+    if frame.thread is not None:
+        _check_thread(frame, frame.thread)
+    elif not is_user_id(frame.to):
+        raise _bad(frame, "to must be a user id: 1..64 characters of [A-Za-z0-9_.@+-]")
+    _check_length(frame, "cid", frame.cid, MAX_CID_LENGTH)
+    size = _utf8_length(frame, "body", frame.body)
+    if size > limits.max_body:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"body is {size} bytes, more than the limit of {limits.max_body}",
+            frame.id,
+        )
+    if frame.meta is not None:
+        if not _is_json_value(frame.meta):
+            raise _bad(frame, "meta must hold only JSON values")
+        try:
+            size = len(msgspec.json.encode(frame.meta))
+        except (TypeError, ValueError, OverflowError):
+            raise _bad(frame, "meta must hold only JSON values") from None
+        if size > limits.max_meta:
+            raise ProtocolError(
+                ErrorCode.TOO_LARGE,
+                f"meta is {size} bytes as JSON, more than the limit of {limits.max_meta}",
+                frame.id,
+            )
+    return frame
+
+
+def _validate_typing(frame: Typing, limits: Limits) -> Typing:
+    _check_thread(frame, frame.thread)
+    return frame
+
+
+def _validate_read(frame: Read, limits: Limits) -> Read:
+    _check_thread(frame, frame.thread)
+    if frame.seq < 0:
+        raise _bad(frame, "seq must be >= 0")
+    return frame
+
+
+def _validate_history(frame: History, limits: Limits) -> History:
+    _check_thread(frame, frame.thread)
+    if frame.before is not None and frame.before < 1:
+        raise _bad(frame, "before must be >= 1")
+    if frame.limit < 1:
+        raise _bad(frame, "limit must be >= 1")
+    if frame.limit > limits.max_history:
+        return msgspec.structs.replace(frame, limit=limits.max_history)
+    return frame
+
+
+def _validate_sync(frame: Sync, limits: Limits) -> Sync:
+    if frame.cursor is not None:
+        parse_cursor(frame.cursor, frame.id)
+    return frame
+
+
+def _validate_like(frame: Like, limits: Limits) -> Like:
+    if not is_post_id(frame.post):
+        raise _bad(frame, "post must be 1..128 characters of [A-Za-z0-9_.:@+-]")
+    return frame
+
+
+def _validate_topic(frame: Subscribe | Unsubscribe, limits: Limits) -> Any:
+    parse_topic(frame.topic, frame.id)
+    return frame
+
+
+def _validate_device(frame: Device, limits: Limits) -> Device:
+    if frame.platform not in PLATFORMS:
+        raise _bad(frame, "platform must be one of android, ios, web")
+    _check_length(frame, "token", frame.token, MAX_DEVICE_TOKEN_LENGTH)
+    return frame
+
+
+def _validate_refresh(frame: Refresh, limits: Limits) -> Refresh:
+    _check_length(frame, "token", frame.token, MAX_REFRESH_TOKEN_LENGTH)
+    return frame
+
+
+def _no_rules(frame: Any, limits: Limits) -> Any:
+    return frame
+
+
+_RULES: Final[dict[type, Callable[[Any, Limits], Any]]] = {
+    Send: _validate_send,
+    Typing: _validate_typing,
+    Read: _validate_read,
+    History: _validate_history,
+    Sync: _validate_sync,
+    ListThreads: _no_rules,
+    Like: _validate_like,
+    Subscribe: _validate_topic,
+    Unsubscribe: _validate_topic,
+    Device: _validate_device,
+    Refresh: _validate_refresh,
+    Ping: _no_rules,
+}
