@@ -10,21 +10,15 @@ Identity comes from a verified token, never from a frame.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import jwt
 
+from protocol.validation import is_user_id
+
 __all__ = ["AuthError", "Identity", "TokenVerifier", "bearer_token", "mint_token"]
-
-_USER_ID = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
-
-
-def is_user_id(value: object) -> bool:
-    """Return whether ``value`` is a valid user id."""
-    return isinstance(value, str) and _USER_ID.fullmatch(value) is not None
 
 
 # Families of JWS algorithms. A verifier accepts algorithms from one family only: if a
