@@ -20,7 +20,6 @@ Exceptions::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
@@ -180,6 +179,8 @@ class Client:
         """
         if self._task is not None:
             raise RuntimeError("connect() was already called")
+        if self._closing:
+            raise ClientClosed()
         ws = await self._open()
         self._task = asyncio.create_task(self._run(ws), name=f"realtime-client {self._url}")
 
@@ -193,8 +194,11 @@ class Client:
             await self._ws.close()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # wait() neither raises the task's error (already logged) nor swallows
+            # a cancellation of close() itself.
+            await asyncio.wait([self._task])
+            if not self._task.cancelled():
+                self._task.exception()
         if self._ws is not None:
             # A reconnection that completed while close() was waiting.
             await self._ws.close()
@@ -205,15 +209,13 @@ class Client:
 
     async def events(self) -> AsyncIterator[ServerFrame]:
         """Yield every event in order; end after :meth:`close`, or raise the error
-        that made the client give up."""
-        while True:
-            frame = await self._events.get()
-            if frame is _STOP:
-                self._events.put_nowait(_STOP)  # for any other waiter
-                if isinstance(self._failure, ClientClosed):
-                    return
-                assert self._failure is not None
-                raise self._failure
+        that made the client give up.
+
+        Events are welcome (after each reconnection too), message, synced (after a
+        replay that no :meth:`sync` asked for), typing, receipt, likes, presence,
+        notification, and error frames that answer no pending request.
+        """
+        while (frame := await self._next()) is not None:
             yield frame
 
     async def next_event(
@@ -228,10 +230,19 @@ class Client:
         :raises ClientError: if the client stopped first.
         """
         async with asyncio.timeout(timeout):
-            async for frame in self.events():
+            while (frame := await self._next()) is not None:
                 if type_ is None or isinstance(frame, type_):
                     return frame  # type: ignore[return-value]
         raise self._failure or ClientClosed()
+
+    async def _next(self) -> ServerFrame | None:
+        frame = await self._events.get()
+        if frame is not _STOP:
+            return frame  # type: ignore[no-any-return]
+        self._events.put_nowait(_STOP)  # for any other waiter
+        if self._failure is None or isinstance(self._failure, ClientClosed):
+            return None
+        raise self._failure
 
     # Requests
 
@@ -276,8 +287,10 @@ class Client:
     async def typing(self, thread: str, on: bool = True) -> None:
         """Say that the user started (or stopped) typing. No reply: errors are events."""
         ws = self._check_open()
-        with contextlib.suppress(ConnectionClosed):
+        try:
             await ws.send(self._codec.encode_client(Typing(thread=thread, on=on)))
+        except ConnectionClosed:
+            raise ClientError("unavailable", "connection lost") from None
 
     async def read(self, thread: str, seq: int) -> Ack:
         """Mark ``thread`` read up to ``seq``."""
@@ -375,22 +388,28 @@ class Client:
 
     async def _run(self, ws: ClientConnection) -> None:
         """Read ``ws`` until it drops, then reconnect, for as long as allowed."""
-        while True:
-            await self._read(ws)
-            self._ws = None
-            self.close_code = ws.close_code
-            self._fail_pending(ClientError("unavailable", "connection lost"))
-            if self._closing:
-                return
-            stop = self._why_stop(ws.close_code)
-            if stop is not None:
-                self._stop(stop)
-                return
-            try:
-                ws = await self._reopen()
-            except ClientError as exc:
-                self._stop(exc)
-                return
+        try:
+            while True:
+                await self._read(ws)
+                self._ws = None
+                self.close_code = ws.close_code
+                self._fail_pending(ClientError("unavailable", "connection lost"))
+                if self._closing:
+                    return
+                stop = self._why_stop(ws.close_code)
+                if stop is not None:
+                    self._stop(stop)
+                    return
+                try:
+                    ws = await self._reopen()
+                except ClientError as exc:
+                    self._stop(exc)
+                    return
+        except Exception:
+            # A bug of ours: waiters must not hang on a dead reader.
+            logger.exception("client reader failed")
+            self._stop(ClientError("internal", "client reader failed"))
+            raise
 
     async def _read(self, ws: ClientConnection) -> None:
         try:
@@ -418,7 +437,7 @@ class Client:
         """Reconnect with backoff; give up only when the token is refused."""
         low, high = self._backoff
         for attempt in itertools.count():
-            delay = min(high, low * 2**attempt)
+            delay = min(high, low * 2 ** min(attempt, 32))
             await asyncio.sleep(random.uniform(delay / 2, delay))
             try:
                 return await self._open()
