@@ -1,0 +1,31 @@
+"""Channel names. Every channel the node uses is named here and nowhere else.
+
+Names carry a Redis Cluster hash tag (the part in braces), so a cluster with sharded
+pub/sub spreads channels over its shards by user or topic, never by node.
+"""
+
+from __future__ import annotations
+
+_USER = "rt:{u:"
+_TOPIC = "rt:{t:"
+
+
+def user_channel(user: str) -> str:
+    """The channel of everything addressed to ``user``'s sessions."""
+    return f"{_USER}{user}}}"
+
+
+def topic_channel(topic: str) -> str:
+    """The channel of a followed topic (``post:<id>``, ``presence:<user>``)."""
+    return f"{_TOPIC}{topic}}}"
+
+
+def parse_channel(channel: str) -> tuple[str, str] | None:
+    """``("user", id)`` or ``("topic", name)`` for a channel of ours, else None."""
+    if not channel.endswith("}"):
+        return None
+    if channel.startswith(_USER):
+        return "user", channel[len(_USER) : -1]
+    if channel.startswith(_TOPIC):
+        return "topic", channel[len(_TOPIC) : -1]
+    return None

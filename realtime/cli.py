@@ -1,0 +1,124 @@
+"""The ``realtime`` command: ``serve``, ``token``, ``migrate`` and ``config``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from realtime.config import Config, add_flags
+from realtime.devmode import with_dev_secrets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="realtime", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run one node")
+    add_flags(serve)
+
+    token = commands.add_parser("token", help="print a signed client token for USER")
+    token.add_argument("user")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.add_argument("--data-dir", dest="data_dir", default=None)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.add_argument("--database-url", dest="database_url", default=None)
+    migrate.add_argument("--data-dir", dest="data_dir", default=None)
+
+    show = commands.add_parser("config", help="print the settings in force (secrets masked)")
+    add_flags(show)
+
+    args = parser.parse_args(argv)
+    config = Config.load(args=args)
+    if args.command == "serve":
+        return _serve(config)
+    if args.command == "token":
+        return _token(config, args.user, args.ttl)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(config))
+    return _config(config)
+
+
+def _serve(config: Config) -> int:
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    log = logging.getLogger("realtime")
+    config = with_dev_secrets(config)
+    if config.dev_mode:
+        log.warning("DEVELOPMENT MODE: secrets were made up and kept in %s; not for production",
+                    config.data_dir)
+        print(f"jwt secret: {config.jwt_secret}\napi key:    {config.api_key}", flush=True)
+    if not config.fcm_credentials:
+        log.info("push is off: REALTIME_FCM_CREDENTIALS is not set")
+    try:
+        import uvloop
+    except ImportError:
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    runner(_run_node(config))
+    return 0
+
+
+async def _run_node(config: Config) -> None:
+    from realtime.node import Node
+
+    node = Node(config)
+    await node.start()
+    print(f"serving {node.ws_url} (api {node.api_url}), node {node.id}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logging.getLogger("realtime").info("draining")
+    await node.drain()
+
+
+def _token(config: Config, user: str, ttl: int) -> int:
+    from realtime.auth import mint_token
+
+    config = with_dev_secrets(config)
+    try:
+        print(mint_token(config.jwt_secret, user, ttl=ttl))
+    except ValueError as exc:
+        print(f"realtime token: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _migrate(config: Config) -> int:
+    url = config.database_url
+    if url.startswith(("postgresql://", "postgres://")):
+        from realtime.store.migrate import migrate
+
+        applied = await migrate(url)
+    else:
+        # The embedded store migrates itself when it opens.
+        from realtime.node import make_store
+
+        store = make_store(config)
+        await store.open()
+        await store.close()
+        applied = []
+    print("applied: " + (", ".join(applied) if applied else "nothing, schema is up to date"))
+    return 0
+
+
+def _config(config: Config) -> int:
+    rows = config.describe()
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, default in rows:
+        print(f"{name:<{width}}  {value!s:<24}  (default {default})")
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

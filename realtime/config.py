@@ -1,0 +1,162 @@
+"""Settings of a node, read from the environment and overridden by command-line flags.
+
+Every setting has one name in three forms: the field (``api_port``), the environment
+variable (``REALTIME_API_PORT``) and the flag (``--api-port``). :data:`SETTINGS` is the
+single list of them; ``realtime serve --help`` and ``realtime config`` are built from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol.limits import Limits
+
+_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One configurable value."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return "REALTIME_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", str, "0.0.0.0", "address both ports listen on"),
+    Setting("port", int, 8765, "public WebSocket port"),
+    Setting("api_port", int, 8080, "internal HTTP API port"),
+    Setting("node_id", str, "", "this node's id (default: a random one per start)"),
+    Setting("jwt_secret", str, "", "HS256 secret that client tokens are signed with", True),
+    Setting("api_key", str, "", "key the internal HTTP API requires in X-API-Key", True),
+    Setting("data_dir", str, "./data", "where the embedded database and dev secrets live"),
+    Setting("database_url", str, "", "postgresql://... or sqlite:///path (unset: SQLite file)",
+            True),
+    Setting("redis_url", str, "", "Redis for a cluster (unset: in-process, one node)", True),
+    Setting("fcm_credentials", str, "", "FCM service-account JSON file (unset: push off)"),
+    Setting("fcm_endpoint", str, "", "base URL of the FCM HTTP v1 API (emulators, tests)"),
+    Setting("limit_frame", int, _LIMITS.max_frame, "largest frame accepted, bytes"),
+    Setting("limit_body", int, _LIMITS.max_body, "largest message body, UTF-8 bytes"),
+    Setting("limit_meta", int, _LIMITS.max_meta, "largest message meta, JSON bytes"),
+    Setting("limit_rate", float, _LIMITS.rate, "frames per second per connection"),
+    Setting("limit_burst", int, _LIMITS.burst, "frames a connection may send at once"),
+    Setting("limit_sessions", int, _LIMITS.max_sessions, "sessions per user on one node"),
+    Setting("limit_queue", int, _LIMITS.max_queue, "bytes queued per connection before 1013"),
+    Setting("limit_connections", int, 20000, "connections per node (past it: HTTP 503)"),
+    Setting("heartbeat", float, 20.0, "seconds between keepalive pings (0: off)"),
+    Setting("handshake_timeout", float, 10.0, "seconds a client has to finish the handshake"),
+    Setting("drain_timeout", float, 10.0, "seconds a drain may take before the node exits"),
+    Setting("log_level", str, "info", "debug, info, warning or error"),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The settings one node runs with. Build it with :meth:`from_env` or :meth:`load`."""
+
+    host: str = "0.0.0.0"
+    port: int = 8765
+    api_port: int = 8080
+    node_id: str = ""
+    jwt_secret: str = ""
+    api_key: str = ""
+    data_dir: str = "./data"
+    database_url: str = ""
+    redis_url: str = ""
+    fcm_credentials: str = ""
+    fcm_endpoint: str = ""
+    limit_frame: int = _LIMITS.max_frame
+    limit_body: int = _LIMITS.max_body
+    limit_meta: int = _LIMITS.max_meta
+    limit_rate: float = _LIMITS.rate
+    limit_burst: int = _LIMITS.burst
+    limit_sessions: int = _LIMITS.max_sessions
+    limit_queue: int = _LIMITS.max_queue
+    limit_connections: int = 20000
+    heartbeat: float = 20.0
+    handshake_timeout: float = 10.0
+    drain_timeout: float = 10.0
+    log_level: str = "info"
+    dev_mode: bool = field(default=False, compare=False)
+    """True when the secret or key were made up for development (see ``realtime.devmode``)."""
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_frame=self.limit_frame,
+            max_body=self.limit_body,
+            max_meta=self.limit_meta,
+            rate=self.limit_rate,
+            burst=self.limit_burst,
+            max_sessions=self.limit_sessions,
+            max_queue=self.limit_queue,
+        )
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, args: argparse.Namespace | None = None
+    ) -> Config:
+        """Defaults, overridden by the environment, overridden by flags given explicitly."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = environ.get(setting.env)
+            if raw is not None and raw != "":
+                values[setting.name] = _parse(setting, raw)
+            if args is not None and getattr(args, setting.name, None) is not None:
+                values[setting.name] = getattr(args, setting.name)
+        return cls(**values)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(env name, value, default) per setting, secrets masked: for ``realtime config``."""
+        rows = []
+        for setting in SETTINGS:
+            value = getattr(self, setting.name)
+            shown = ("*****" if value else "") if setting.secret else str(value)
+            rows.append((setting.env, shown, str(setting.default)))
+        return rows
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per setting. Flags default to None so that 'not given' is visible."""
+    for setting in SETTINGS:
+        parser.add_argument(
+            setting.flag,
+            dest=setting.name,
+            type=setting.kind,
+            default=None,
+            help=f"{setting.help} [{setting.env}, default {setting.default!r}]",
+        )
+
+
+def _parse(setting: Setting, raw: str) -> Any:
+    try:
+        return setting.kind(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{setting.env}: expected {setting.kind.__name__}, got {raw!r}") from exc
+
+
+def setting(name: str) -> Setting:
+    """The :class:`Setting` called ``name``."""
+    return _BY_NAME[name]

@@ -1,0 +1,114 @@
+"""Events that travel between nodes through the broker, and their one-time encoding.
+
+An event is encoded to bytes once per publication (MessagePack, arrays, compact), and a
+node turns it into a client frame once per codec and variant, not once per recipient:
+:class:`Delivery` caches the encoded frames for all the local sessions it reaches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from protocol.codec import Codec
+from protocol.frames import Message, Receipt, TypingEvent
+from protocol.validation import format_cursor
+
+
+class MessageEvent(msgspec.Struct, tag="m", array_like=True, frozen=True):
+    """A committed message, for every session of every member."""
+
+    thread: str
+    seq: int
+    pos: int
+    msg: str
+    sender: str | None
+    body: str
+    meta: dict[str, Any] | None
+    ts: int
+    cid: str | None
+    origin: str | None
+    """The session that sent it: it gets the ack instead of the message."""
+
+
+class ReceiptEvent(msgspec.Struct, tag="r", array_like=True, frozen=True):
+    """``user`` has read ``thread`` up to ``seq``."""
+
+    thread: str
+    user: str
+    seq: int
+    origin: str | None
+
+
+class TypingChange(msgspec.Struct, tag="t", array_like=True, frozen=True):
+    """``user`` started or stopped typing in ``thread``."""
+
+    thread: str
+    user: str
+    on: bool
+    origin: str | None
+
+
+Event = MessageEvent | ReceiptEvent | TypingChange
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Event)
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes) -> Event:
+    """Decode an event; raises ``msgspec.DecodeError`` on bytes no node of ours wrote."""
+    return _decoder.decode(data)
+
+
+def message_frame(event: MessageEvent, *, with_cid: bool, cursor: bool = True) -> Message:
+    """The ``message`` frame for ``event``; ``cid`` only for the sender's own devices,
+    ``cursor`` left out where no cursor applies (history, thread lists)."""
+    return Message(
+        thread=event.thread,
+        seq=event.seq,
+        msg=event.msg,
+        from_=event.sender,
+        body=event.body,
+        meta=event.meta,
+        ts=event.ts,
+        cid=event.cid if with_cid else None,
+        cursor=format_cursor(event.pos) if cursor else None,
+    )
+
+
+class Delivery:
+    """One decoded event on its way to this node's sessions, with its encodings cached."""
+
+    __slots__ = ("_frames", "event")
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self._frames: dict[tuple[str, bool], bytes | str] = {}
+
+    @property
+    def origin(self) -> str | None:
+        return self.event.origin
+
+    def encoded(self, codec: Codec, user: str) -> bytes | str:
+        """The frame as ``user``'s session speaking ``codec`` must receive it."""
+        event = self.event
+        own = isinstance(event, MessageEvent) and event.sender == user
+        key = (codec.subprotocol, own)
+        data = self._frames.get(key)
+        if data is None:
+            data = codec.encode_server(self._frame(own))
+            self._frames[key] = data
+        return data
+
+    def _frame(self, own: bool) -> Any:
+        event = self.event
+        if isinstance(event, MessageEvent):
+            return message_frame(event, with_cid=own)
+        if isinstance(event, ReceiptEvent):
+            return Receipt(thread=event.thread, user=event.user, seq=event.seq)
+        return TypingEvent(thread=event.thread, user=event.user, on=event.on)

@@ -1,0 +1,110 @@
+"""The hub: this node's sessions by user, and local delivery of what the broker brings.
+
+The broker moves bytes between nodes; the hub fans them out to local sessions. It keeps
+the reference counts behind broker subscriptions: a user's channel is subscribed when
+their first session here attaches and dropped when their last one detaches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import msgspec
+
+from realtime.broker.base import Broker
+from realtime.broker.channels import parse_channel, user_channel
+from realtime.events import Delivery, decode_event
+
+log = logging.getLogger(__name__)
+
+
+class LocalSession(Protocol):
+    """What the hub needs of a session."""
+
+    id: str
+    user: str
+
+    def deliver(self, delivery: Delivery) -> None:
+        """Queue ``delivery`` for the client. Must not block."""
+
+
+class Hub:
+    """Local sessions by user; implements the broker's handler."""
+
+    def __init__(self, broker: Broker, *, on_reset: Callable[[], None] | None = None) -> None:
+        self._broker = broker
+        self._on_reset = on_reset
+        self._by_user: dict[str, set[LocalSession]] = {}
+        # A publication to many local users arrives once per channel with the same bytes
+        # (in-process) or equal bytes (Redis): decode and encode it once for all of them.
+        self._last_data: bytes | None = None
+        self._last_delivery: Delivery | None = None
+
+    # -- sessions --------------------------------------------------------------------
+
+    async def attach(self, session: LocalSession) -> None:
+        """Register ``session``; returns once its user's publications reach this node."""
+        sessions = self._by_user.get(session.user)
+        if sessions is None:
+            sessions = self._by_user[session.user] = set()
+            sessions.add(session)
+            await self._broker.subscribe(user_channel(session.user))
+        else:
+            sessions.add(session)
+
+    async def detach(self, session: LocalSession) -> None:
+        """Forget ``session``; the last of a user's sessions drops the subscription."""
+        sessions = self._by_user.get(session.user)
+        if sessions is None or session not in sessions:
+            return
+        sessions.discard(session)
+        if not sessions:
+            del self._by_user[session.user]
+            await self._broker.unsubscribe(user_channel(session.user))
+
+    def count(self, user: str) -> int:
+        """How many sessions ``user`` has on this node."""
+        return len(self._by_user.get(user, ()))
+
+    def users(self) -> int:
+        return len(self._by_user)
+
+    def sessions(self) -> Iterator[LocalSession]:
+        for sessions in list(self._by_user.values()):
+            yield from list(sessions)
+
+    def is_online(self, user: str) -> bool:
+        return user in self._by_user
+
+    # -- broker handler --------------------------------------------------------------
+
+    def publication(self, channel: str, data: bytes) -> None:
+        parsed = parse_channel(channel)
+        if parsed is None or parsed[0] != "user":
+            return
+        sessions = self._by_user.get(parsed[1])
+        if not sessions:
+            return
+        delivery = self._decode(data)
+        if delivery is None:
+            return
+        for session in list(sessions):
+            if session.id != delivery.origin:
+                session.deliver(delivery)
+
+    def broker_reset(self) -> None:
+        if self._on_reset is not None:
+            self._on_reset()
+
+    def _decode(self, data: bytes) -> Delivery | None:
+        if data is self._last_data or data == self._last_data:
+            return self._last_delivery
+        try:
+            delivery = Delivery(decode_event(data))
+        except msgspec.DecodeError:
+            log.warning("dropped an undecodable publication (%d bytes)", len(data))
+            return None
+        self._last_data, self._last_delivery = data, delivery
+        return delivery

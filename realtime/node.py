@@ -1,0 +1,251 @@
+"""The `Node`: builds every part of a server from a :class:`~realtime.config.Config`,
+owns them, and starts, drains and closes them in order.
+
+This is one of the two modules (with ``cli``) that name concrete backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+from aiohttp import web
+
+from protocol.codec import codec_for
+from protocol.errors import CloseCode
+from realtime.auth import Identity, TokenVerifier, mint_token
+from realtime.broker.base import Broker, BrokerUnavailable
+from realtime.broker.memory import MemoryBroker
+from realtime.config import Config
+from realtime.http_api import make_api_app
+from realtime.hub import Hub
+from realtime.server import make_public_app
+from realtime.services.messaging import MessagingService
+from realtime.session import Session
+from realtime.store.base import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+EXPIRY_SWEEP = 5.0
+"""Seconds between checks for expired tokens: sessions close within this after ``exp``."""
+
+
+def make_store(config: Config) -> Store:
+    """The store ``config.database_url`` names (unset: an SQLite file in the data dir)."""
+    url = config.database_url
+    if url.startswith(("postgresql://", "postgres://")):
+        from realtime.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    from realtime.store.sqlite import SqliteStore
+
+    if url.startswith("sqlite:///"):
+        return SqliteStore(url.removeprefix("sqlite:///") or "realtime.db")
+    if url:
+        raise SystemExit(f"REALTIME_DATABASE_URL: unsupported scheme in {url.split(':')[0]!r}")
+    return SqliteStore(str(Path(config.data_dir) / "realtime.db"))
+
+
+def make_broker(config: Config) -> Broker:
+    """The broker ``config.redis_url`` names (unset: in-process, one node)."""
+    if config.redis_url:
+        from realtime.broker.redis import RedisBroker
+
+        return RedisBroker(config.redis_url)
+    return MemoryBroker()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; port 0 picks a free one (tests)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class Node:
+    """One server node. ``await start()``, then ``await drain()`` or ``await close()``."""
+
+    def __init__(self, config: Config, *, store: Store | None = None,
+                 broker: Broker | None = None) -> None:
+        self.config = config
+        self.id = config.node_id or "node-" + secrets.token_hex(4)
+        self.store = store if store is not None else make_store(config)
+        self.broker = broker if broker is not None else make_broker(config)
+        self.verifier = TokenVerifier(config.jwt_secret)
+        self.hub = Hub(self.broker, on_reset=self._broker_reset)
+        self.messaging = MessagingService(self.store, self.broker)
+        self.draining = False
+        self._sessions: set[Session] = set()
+        self._per_user: Counter[str] = Counter()
+        self._handlers: set[asyncio.Task[object]] = set()
+        self._runners: list[web.AppRunner] = []
+        self._sockets: list[socket.socket] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store, connect the broker, and listen on both ports."""
+        await self.store.open()
+        await self.broker.start(self.hub)
+        public = make_public_app(self)
+        api = make_api_app(self)
+        for app, port in ((public, self.config.port), (api, self.config.api_port)):
+            runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                                   shutdown_timeout=1.0)
+            await runner.setup()
+            sock = bind(self.config.host, port)
+            await web.SockSite(runner, sock).start()
+            self._runners.append(runner)
+            self._sockets.append(sock)
+        self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expiry-sweep"))
+        log.info("node %s listening: ws %s, api %s", self.id, self.ws_url, self.api_url)
+
+    async def drain(self, code: int = CloseCode.SERVICE_RESTART) -> None:
+        """Stop accepting, close every session with ``code`` after its queued frames
+        (clients reconnect elsewhere and sync), finish in-flight writes, then close."""
+        if self.draining:
+            return
+        self.draining = True
+        for session in list(self._sessions):
+            session.close(code, "node restarting, reconnect", flush=True)
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=self.config.drain_timeout)
+        await self.close()
+
+    async def close(self) -> None:
+        """Close everything at once (sessions with 1001). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.draining = True
+        for session in list(self._sessions):
+            session.close(CloseCode.GOING_AWAY, "node shutting down")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=5.0)
+        # Listeners go first so nothing new arrives; the store goes last so every
+        # accepted send is committed before the process ends.
+        for runner in self._runners:
+            await runner.cleanup()
+        await self.broker.close()
+        await self.store.close()
+
+    # -- addresses (the bound ports, also when configured as 0) ------------------------
+
+    @property
+    def port(self) -> int:
+        return self._sockets[0].getsockname()[1]
+
+    @property
+    def api_port(self) -> int:
+        return self._sockets[1].getsockname()[1]
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self._client_host()}:{self.port}/ws"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self._client_host()}:{self.api_port}"
+
+    def _client_host(self) -> str:
+        host = self.config.host
+        return "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+
+    def token(self, user: str, ttl: int = 3600) -> str:
+        """A client token for ``user`` signed with this node's secret."""
+        return mint_token(self.config.jwt_secret, user, ttl=ttl)
+
+    # -- sessions --------------------------------------------------------------------
+
+    @property
+    def connection_count(self) -> int:
+        return sum(self._per_user.values())
+
+    def session_count(self, user: str) -> int:
+        return self._per_user[user]
+
+    async def serve_session(self, request: web.Request, ws: web.WebSocketResponse,
+                            identity: Identity, cursor: int | None) -> None:
+        """Upgrade and serve one connection until it closes (called by the /ws handler)."""
+        # Counted before the first await so that concurrent handshakes of one user
+        # cannot slip past the session limit together.
+        self._per_user[identity.user] += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        session: Session | None = None
+        try:
+            await ws.prepare(request)
+            session = Session(
+                session_id=secrets.token_urlsafe(9), user=identity.user, exp=identity.exp,
+                ws=ws, codec=codec_for(ws.ws_protocol), node_id=self.id,
+                limits=self.config.limits, hub=self.hub, messaging=self.messaging,
+                verifier=self.verifier,
+            )
+            self._sessions.add(session)
+            if self.draining:
+                session.close(CloseCode.SERVICE_RESTART, "node restarting, reconnect")
+            await session.run(cursor)
+        finally:
+            if session is not None:
+                self._sessions.discard(session)
+            self._handlers.discard(task)
+            self._per_user[identity.user] -= 1
+            if self._per_user[identity.user] <= 0:
+                del self._per_user[identity.user]
+
+    # -- health ----------------------------------------------------------------------
+
+    async def readiness(self) -> tuple[bool, dict[str, bool]]:
+        """Whether this node should get traffic: not draining, store and broker answer."""
+        checks = {"store": True, "broker": True}
+        try:
+            async with asyncio.timeout(2.0):
+                await self.store.ping()
+        except (StoreUnavailable, TimeoutError):
+            checks["store"] = False
+        try:
+            async with asyncio.timeout(2.0):
+                await self.broker.ping()
+        except (BrokerUnavailable, TimeoutError):
+            checks["broker"] = False
+        return (not self.draining and all(checks.values())), checks
+
+    # -- background ------------------------------------------------------------------
+
+    async def _sweep_expired(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_SWEEP)
+            now = time.time()
+            for session in list(self._sessions):
+                if session.expired(now):
+                    session.close(CloseCode.POLICY_VIOLATION, "token expired")
+
+    def _broker_reset(self) -> None:
+        # Publications may have been lost while the broker was away: every session
+        # reconnects and syncs from the store, which has them all.
+        for session in list(self._sessions):
+            session.close(CloseCode.TRY_AGAIN_LATER, "reconnect and sync")
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            await self.close()

@@ -1,0 +1,135 @@
+"""The bounded queue between a session and its socket, drained by one writer task.
+
+Whoever delivers to a session only appends here and never waits: one slow reader can
+never stall a sender or anyone else. A queue that passes its byte limit asks its owner
+to disconnect the client (1013: reconnect and sync), so memory stays bounded.
+
+The writer is also the only place that closes the socket, so a close always comes
+after (or instead of) the frames queued before it, and never races a send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+
+from aiohttp import web
+
+from protocol.errors import CloseCode
+
+log = logging.getLogger(__name__)
+
+
+class SendQueue:
+    """Frames waiting to be written to one WebSocket, at most ``max_bytes`` of them.
+
+    Sizes count characters for text frames and bytes for binary ones: close enough to
+    bound memory without encoding twice.
+    """
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        *,
+        max_bytes: int,
+        on_overflow: Callable[[], None],
+        close_timeout: float = 2.0,
+    ) -> None:
+        self._ws = ws
+        self._max_bytes = max_bytes
+        self._on_overflow = on_overflow
+        self._close_timeout = close_timeout
+        self._items: deque[bytes | str] = deque()
+        self._size = 0
+        self._wakeup = asyncio.Event()
+        self._roomy = asyncio.Event()
+        self._roomy.set()
+        self._close: tuple[int, str, bool] | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes waiting to be written."""
+        return self._size
+
+    @property
+    def closing(self) -> bool:
+        return self._close is not None
+
+    def put(self, data: bytes | str) -> bool:
+        """Queue a frame. Returns False (and drops it) when closing or over the limit."""
+        if self._close is not None:
+            return False
+        size = len(data)
+        if self._size + size > self._max_bytes:
+            self._on_overflow()
+            return False
+        self._items.append(data)
+        self._size += size
+        if self._size > self._max_bytes // 2:
+            self._roomy.clear()
+        self._wakeup.set()
+        return True
+
+    async def roomy(self) -> None:
+        """Wait until at most half the limit is queued: backpressure for bulk senders (replay)."""
+        await self._roomy.wait()
+
+    def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
+        """Ask the writer to close the socket with ``code``: after the queued frames when
+        ``flush``, else at once (dropping them). The first request wins."""
+        if self._close is not None:
+            return
+        self._close = (code, reason, flush)
+        if not flush:
+            self._items.clear()
+            self._size = 0
+        self._roomy.set()
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """The writer loop: write frames until a close is requested or the socket fails."""
+        ws = self._ws
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._items:
+                    data = self._items.popleft()
+                    self._size -= len(data)
+                    if isinstance(data, str):
+                        await ws.send_str(data)
+                    else:
+                        await ws.send_bytes(data)
+                    if self._size <= self._max_bytes // 2:
+                        self._roomy.set()
+                if self._close is not None:
+                    break
+        except (ConnectionError, RuntimeError) as exc:
+            # The peer went away mid-write; the reader sees the close and ends the session.
+            log.debug("write failed: %s", exc)
+            self._close = self._close or (CloseCode.INTERNAL_ERROR, "", False)
+        finally:
+            self._roomy.set()
+        await self._close_socket()
+
+    async def _close_socket(self) -> None:
+        assert self._close is not None
+        code, reason, _ = self._close
+        try:
+            async with asyncio.timeout(self._close_timeout):
+                await self._ws.close(code=code, message=reason.encode()[:120])
+        except (TimeoutError, ConnectionError, RuntimeError):
+            # A client that never reads keeps the close frame from draining: cut it off.
+            transport = self._transport()
+            if transport is not None:
+                transport.abort()
+
+    def _transport(self) -> asyncio.BaseTransport | None:
+        with contextlib.suppress(AttributeError):
+            req = self._ws._req  # aiohttp keeps the request; its transport is the socket
+            if req is not None:
+                return req.transport
+        return None

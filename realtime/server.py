@@ -1,0 +1,75 @@
+"""The public port: the WebSocket handshake at ``/ws`` and the liveness checks.
+
+A handshake is refused with a plain HTTP answer and a JSON ``{code, message}`` body,
+never upgraded first: 401 for a missing or bad token, 400 for a malformed cursor or a
+request that is not an upgrade, 429 past the per-user session limit, 503 when the
+node is draining or full.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from protocol.codec import SUBPROTOCOLS
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.validation import parse_cursor
+from realtime.auth import AuthError, bearer_token
+from realtime.errors import HTTP_STATUS
+
+if TYPE_CHECKING:
+    from realtime.node import Node
+
+
+def refuse(code: ErrorCode, message: str) -> web.Response:
+    """A plain HTTP refusal with the ``{code, message}`` body every client can read."""
+    return web.json_response({"code": str(code), "message": message},
+                             status=HTTP_STATUS[code])
+
+
+def make_public_app(node: Node) -> web.Application:
+    """The application served on the public port."""
+    app = web.Application()
+
+    async def websocket(request: web.Request) -> web.StreamResponse:
+        if node.draining:
+            return refuse(ErrorCode.UNAVAILABLE, "node is shutting down, connect to another")
+        token = bearer_token(request.headers, request.query)
+        if token is None:
+            return refuse(ErrorCode.UNAUTHORIZED, "missing token")
+        try:
+            identity = node.verifier.verify(token)
+        except AuthError as exc:
+            return refuse(ErrorCode.UNAUTHORIZED, str(exc))
+        raw_cursor = request.query.get("cursor") or request.headers.get("X-Cursor")
+        try:
+            cursor = parse_cursor(raw_cursor) if raw_cursor else None
+        except ProtocolError as exc:
+            return refuse(ErrorCode.BAD_REQUEST, exc.message)
+        if node.connection_count >= node.config.limit_connections:
+            return refuse(ErrorCode.UNAVAILABLE, "node is full, connect to another")
+        if node.session_count(identity.user) >= node.config.limit_sessions:
+            return refuse(ErrorCode.RATE_LIMITED, "too many sessions for this user")
+        ws = web.WebSocketResponse(
+            protocols=SUBPROTOCOLS,
+            max_msg_size=node.config.limit_frame,
+            compress=False,
+            heartbeat=node.config.heartbeat or None,
+        )
+        if not ws.can_prepare(request).ok:
+            return refuse(ErrorCode.BAD_REQUEST, "expected a WebSocket upgrade")
+        await node.serve_session(request, ws, identity, cursor)
+        return ws
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(request: web.Request) -> web.Response:
+        ready, checks = await node.readiness()
+        return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)
+
+    app.router.add_get("/ws", websocket)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

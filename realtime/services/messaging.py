@@ -1,0 +1,207 @@
+"""Messaging: threads, sending, history, read pointers and replay, for sockets and HTTP alike.
+
+The guarantees live here (see DESIGN.md):
+
+* acked means durable: :meth:`MessagingService.post` returns only after the store
+  committed, and a resend with the same ``cid`` returns the original;
+* the broker is only the fast path: a failed publish never fails a committed message,
+  since every reader can catch up from the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from protocol.errors import ErrorCode
+from realtime.broker.base import Broker, BrokerUnavailable
+from realtime.broker.channels import user_channel
+from realtime.errors import RequestError, forbidden_thread, unavailable
+from realtime.events import Event, MessageEvent, ReceiptEvent, TypingChange, encode_event
+from realtime.store.base import (
+    Appended,
+    HistoryPage,
+    NewMessage,
+    NotAMember,
+    Store,
+    StoredMessage,
+    StoreError,
+    StoreUnavailable,
+    Thread,
+    ThreadNotFound,
+    ThreadSummary,
+)
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ThreadCache:
+    """Threads with their members, read through from the store.
+
+    Membership is checked on every send, so it must not cost a query each time.
+    Entries live for ``ttl`` seconds (bounding staleness when another node changes
+    members) and are dropped at once when this node changes them.
+    """
+
+    def __init__(self, store: Store, *, size: int = 50_000, ttl: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._size = size
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, Thread]] = OrderedDict()
+
+    async def get(self, thread_id: str) -> Thread | None:
+        entry = self._entries.get(thread_id)
+        now = self._clock()
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        thread = await self._store.get_thread(thread_id)
+        if thread is not None:
+            self.put(thread)
+        return thread
+
+    def put(self, thread: Thread) -> None:
+        self._entries[thread.id] = (self._clock() + self._ttl, thread)
+        self._entries.move_to_end(thread.id)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def forget(self, thread_id: str) -> None:
+        self._entries.pop(thread_id, None)
+
+
+class MessagingService:
+    """What sessions and the HTTP API do with threads and messages."""
+
+    def __init__(self, store: Store, broker: Broker, *,
+                 clock: Callable[[], int] = now_ms) -> None:
+        self.store = store
+        self._broker = broker
+        self._clock = clock
+        self.threads = ThreadCache(store)
+
+    # -- threads ---------------------------------------------------------------------
+
+    async def thread_for(self, user: str, *, thread: str | None = None,
+                         to: str | None = None) -> Thread:
+        """The thread ``user`` addresses: ``thread`` by id (members only) or the DM with ``to``."""
+        try:
+            if to is not None:
+                found = await self.store.ensure_dm(user, to)
+                self.threads.put(found)
+                return found
+            assert thread is not None
+            found_thread = await self.threads.get(thread)
+        except StoreUnavailable as exc:
+            raise unavailable("the store") from exc
+        if found_thread is None or user not in found_thread.members:
+            raise forbidden_thread()
+        return found_thread
+
+    async def create_group(self, members: Sequence[str], title: str | None) -> Thread:
+        thread = await self._guard(self.store.create_group(members, title))
+        self.threads.put(thread)
+        return thread
+
+    async def change_members(self, thread_id: str, add: Sequence[str],
+                             remove: Sequence[str]) -> Thread:
+        self.threads.forget(thread_id)
+        thread = await self._guard(self.store.change_members(thread_id, add, remove))
+        self.threads.put(thread)
+        return thread
+
+    async def list_threads(self, user: str) -> list[ThreadSummary]:
+        return await self._guard(self.store.threads_of(user))
+
+    # -- messages --------------------------------------------------------------------
+
+    async def post(self, thread: Thread, sender: str | None, body: str, *,
+                   meta: dict[str, Any] | None = None, cid: str | None = None,
+                   origin: str | None = None) -> Appended:
+        """Commit a message, then publish it to every member's sessions.
+
+        ``origin`` is the sending session, which gets the ack instead of the message.
+        Returns after the commit; a duplicate ``cid`` returns the original unpublished.
+        """
+        try:
+            appended = await self.store.append(
+                NewMessage(thread=thread.id, sender=sender, body=body, meta=meta, cid=cid,
+                           ts=self._clock())
+            )
+        except (ThreadNotFound, NotAMember) as exc:
+            self.threads.forget(thread.id)
+            raise forbidden_thread() from exc
+        except StoreUnavailable as exc:
+            raise unavailable("the store") from exc
+        if not appended.duplicate:
+            m = appended.message
+            event = MessageEvent(thread=m.thread, seq=m.seq, pos=m.pos, msg=m.msg,
+                                 sender=m.sender, body=m.body, meta=m.meta, ts=m.ts, cid=m.cid,
+                                 origin=origin)
+            await self.publish(thread.members, event)
+        return appended
+
+    async def history(self, user: str | None, thread_id: str, before: int | None,
+                      limit: int) -> HistoryPage:
+        """A page of ``thread_id``; ``user`` None is the HTTP API, which may read any thread."""
+        if user is not None:
+            await self.thread_for(user, thread=thread_id)
+        return await self._guard(self.store.history(thread_id, before, limit))
+
+    async def replay(self, user: str, pos: int, limit: int) -> list[StoredMessage]:
+        """Messages of ``user``'s threads after ``pos``, ascending: the page behind a cursor."""
+        return await self._guard(self.store.messages_after(user, pos, limit))
+
+    async def head(self) -> int:
+        return await self._guard(self.store.head())
+
+    async def read(self, user: str, thread_id: str, seq: int, *,
+                   origin: str | None = None) -> int:
+        """Move ``user``'s read pointer; the members' sessions get a ``receipt``."""
+        thread = await self.thread_for(user, thread=thread_id)
+        try:
+            pointer = await self.store.mark_read(thread.id, user, seq)
+        except (ThreadNotFound, NotAMember) as exc:
+            raise forbidden_thread() from exc
+        except StoreUnavailable as exc:
+            raise unavailable("the store") from exc
+        await self.publish(thread.members, ReceiptEvent(thread=thread.id, user=user,
+                                                        seq=pointer, origin=origin))
+        return pointer
+
+    async def typing(self, user: str, thread_id: str, on: bool, *,
+                     origin: str | None = None) -> None:
+        """Relay a typing change to the other members; never stored."""
+        thread = await self.thread_for(user, thread=thread_id)
+        others = [m for m in thread.members if m != user]
+        await self.publish(others, TypingChange(thread=thread.id, user=user, on=on,
+                                                origin=origin))
+
+    # -- plumbing --------------------------------------------------------------------
+
+    async def publish(self, users: Sequence[str], event: Event) -> None:
+        """Publish ``event`` to each user's channel; a broker failure is logged, not raised,
+        because everything it carries is either ephemeral or recoverable from the store."""
+        try:
+            await self._broker.publish([user_channel(u) for u in users], encode_event(event))
+        except BrokerUnavailable:
+            log.warning("broker unavailable: a publication to %d users is left to sync",
+                        len(users))
+
+    async def _guard(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except StoreUnavailable as exc:
+            raise unavailable("the store") from exc
+        except ThreadNotFound as exc:
+            raise RequestError(ErrorCode.NOT_FOUND, "no such thread") from exc
+        except StoreError as exc:
+            raise RequestError(ErrorCode.BAD_REQUEST, str(exc)) from exc

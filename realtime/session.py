@@ -1,0 +1,323 @@
+"""A `Session`: one authenticated WebSocket, from ``welcome`` to close.
+
+The read side decodes, validates and rate-limits each frame and dispatches it; the
+write side is a :class:`~realtime.send_queue.SendQueue` that nobody waits on. A session
+is SYNCING while it replays from a cursor: live messages that arrive meanwhile are held
+and released after the replay, minus those the replay already carried, so a client
+sees every message exactly once and in ``seq`` order per thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from protocol.codec import Codec
+from protocol.errors import CloseCode, ErrorCode, ProtocolError
+from protocol.frames import (
+    Ack,
+    ClientFrame,
+    Device,
+    Error,
+    History,
+    HistoryReply,
+    Like,
+    ListThreads,
+    Message,
+    Ping,
+    Pong,
+    Read,
+    Refresh,
+    Send,
+    ServerFrame,
+    Subscribe,
+    Sync,
+    Synced,
+    ThreadEntry,
+    ThreadsReply,
+    Typing,
+    Unsubscribe,
+    Welcome,
+)
+from protocol.limits import Limits
+from protocol.validation import format_cursor, parse_cursor, validate
+from realtime.auth import AuthError, TokenVerifier
+from realtime.errors import RequestError
+from realtime.events import Delivery, MessageEvent, message_frame
+from realtime.hub import Hub
+from realtime.ratelimit import TokenBucket
+from realtime.send_queue import SendQueue
+from realtime.services.messaging import MessagingService
+from realtime.store.base import StoredMessage
+
+log = logging.getLogger(__name__)
+
+REPLAY_PAGE = 500
+MAX_IN_FLIGHT = 256
+"""Sends awaiting their commit per session; past it the session stops reading (backpressure)."""
+ABUSE_STRIKES = 200
+"""Frames refused for rate in a row before the connection is closed with 1008."""
+
+
+class State(enum.Enum):
+    SYNCING = "syncing"
+    LIVE = "live"
+    CLOSED = "closed"
+
+
+class Session:
+    """One client connection. Create it after the handshake, then ``await run()``."""
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        user: str,
+        exp: int,
+        ws: web.WebSocketResponse,
+        codec: Codec,
+        node_id: str,
+        limits: Limits,
+        hub: Hub,
+        messaging: MessagingService,
+        verifier: TokenVerifier,
+        on_expiry: Callable[[Session], None] | None = None,
+    ) -> None:
+        self.id = session_id
+        self.user = user
+        self.exp = exp
+        self.codec = codec
+        self._ws = ws
+        self._node_id = node_id
+        self._limits = limits
+        self._hub = hub
+        self._messaging = messaging
+        self._verifier = verifier
+        self.state = State.LIVE
+        self._held: list[Delivery] = []
+        self._bucket = TokenBucket(limits.rate, limits.burst, time.monotonic())
+        self._strikes = 0
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.queue = SendQueue(ws, max_bytes=limits.max_queue, on_overflow=self._too_slow)
+        self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
+            Send: self._on_send,
+            Typing: self._on_typing,
+            Read: self._on_read,
+            History: self._on_history,
+            Sync: self._on_sync,
+            ListThreads: self._on_threads,
+            Ping: self._on_ping,
+            Refresh: self._on_refresh,
+            Like: self._on_unsupported,
+            Subscribe: self._on_unsupported,
+            Unsubscribe: self._on_unsupported,
+            Device: self._on_unsupported,
+        }
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def run(self, cursor: int | None) -> None:
+        """Serve the connection until it closes. ``cursor``: replay what came after it first."""
+        writer = asyncio.create_task(self.queue.run(), name=f"writer-{self.id}")
+        if cursor is not None:
+            self.state = State.SYNCING  # hold live messages from the moment we attach
+        await self._hub.attach(self)
+        try:
+            head = await self._messaging.head()
+            self.send(Welcome(user=self.user, session=self.id, node=self._node_id,
+                              cursor=format_cursor(head), limits=self._limits.as_welcome()))
+            if cursor is not None:
+                await self._replay(cursor, request_id=None)
+            await self._read_loop()
+        except RequestError as exc:
+            # The store is down at connect: tell the client to come back.
+            log.warning("session %s: %s", self.id, exc.message)
+            self.close(CloseCode.TRY_AGAIN_LATER, exc.message)
+        finally:
+            self.state = State.CLOSED
+            await self._hub.detach(self)
+            # Acked means durable: the sends already handed to the store finish, even
+            # though their acks can no longer reach anyone.
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+            self.queue.close(CloseCode.NORMAL)
+            await writer
+
+    def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
+        """Close the connection with ``code`` (see ``SendQueue.close``). Never blocks."""
+        self.queue.close(code, reason, flush=flush)
+
+    def expired(self, now: float) -> bool:
+        return self.exp <= now
+
+    # -- output ----------------------------------------------------------------------
+
+    def send(self, frame: ServerFrame) -> None:
+        self.queue.put(self.codec.encode_server(frame))
+
+    def deliver(self, delivery: Delivery) -> None:
+        """Called by the hub for each event addressed to this user (never blocks)."""
+        if self.state is State.SYNCING:
+            self._held.append(delivery)
+        elif self.state is State.LIVE:
+            self.queue.put(delivery.encoded(self.codec, self.user))
+
+    def _error(self, request_id: int | str | None, code: ErrorCode, message: str) -> None:
+        self.send(Error(code=str(code), message=message, id=request_id))
+
+    def _too_slow(self) -> None:
+        log.info("session %s: send queue over %d bytes, closing", self.id,
+                 self._limits.max_queue)
+        self.close(CloseCode.TRY_AGAIN_LATER, "too slow: reconnect and sync")
+
+    # -- input -----------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        async for msg in self._ws:
+            if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                await self._on_data(msg.data)
+            elif msg.type is WSMsgType.ERROR:
+                break
+            if self.queue.closing:
+                break
+
+    async def _on_data(self, data: bytes | str) -> None:
+        try:
+            frame = validate(self.codec.decode_client(data), self._limits)
+        except ProtocolError as exc:
+            self._error(exc.request_id, exc.code, exc.message)
+            return
+        if not self._bucket.take(time.monotonic()):
+            self._strikes += 1
+            if self._strikes >= ABUSE_STRIKES:
+                self.close(CloseCode.POLICY_VIOLATION, "rate limit exceeded repeatedly")
+            else:
+                self._error(frame.id, ErrorCode.RATE_LIMITED, "too many frames, slow down")
+            return
+        self._strikes = 0
+        try:
+            await self._handlers[type(frame)](frame)
+        except RequestError as exc:
+            self._error(frame.id, exc.code, exc.message)
+        except Exception:
+            log.exception("session %s: %s failed", self.id, type(frame).__name__)
+            self._error(frame.id, ErrorCode.INTERNAL, "internal error")
+
+    async def _on_send(self, frame: Send) -> None:
+        # The thread is resolved here, in frame order, and the commit awaited in a task:
+        # the task's first step hands the message to the store before any later frame's
+        # does, so one connection's messages keep their order without waiting in line.
+        thread = await self._messaging.thread_for(self.user, thread=frame.thread, to=frame.to)
+        if len(self._in_flight) >= MAX_IN_FLIGHT:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.create_task(self._commit(thread, frame))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _commit(self, thread: Any, frame: Send) -> None:
+        try:
+            appended = await self._messaging.post(thread, self.user, frame.body, meta=frame.meta,
+                                                  cid=frame.cid, origin=self.id)
+        except RequestError as exc:
+            self._error(frame.id, exc.code, exc.message)
+            return
+        except Exception:
+            log.exception("session %s: send failed", self.id)
+            self._error(frame.id, ErrorCode.INTERNAL, "internal error")
+            return
+        m = appended.message
+        self.send(Ack(id=frame.id, thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
+
+    async def _on_typing(self, frame: Typing) -> None:
+        await self._messaging.typing(self.user, frame.thread, frame.on, origin=self.id)
+
+    async def _on_read(self, frame: Read) -> None:
+        pointer = await self._messaging.read(self.user, frame.thread, frame.seq, origin=self.id)
+        self.send(Ack(id=frame.id, thread=frame.thread, seq=pointer))
+
+    async def _on_history(self, frame: History) -> None:
+        page = await self._messaging.history(self.user, frame.thread, frame.before, frame.limit)
+        messages = [self._message(m, cursor=False) for m in page.messages]
+        self.send(HistoryReply(id=frame.id, thread=frame.thread, messages=messages,
+                               more=page.more))
+
+    async def _on_threads(self, frame: ListThreads) -> None:
+        summaries = await self._messaging.list_threads(self.user)
+        entries = [
+            ThreadEntry(thread=s.thread.id, members=list(s.thread.members),
+                        last=None if s.last is None else self._message(s.last, cursor=False),
+                        unread=s.unread, title=s.thread.title)
+            for s in summaries
+        ]
+        self.send(ThreadsReply(id=frame.id, threads=entries))
+
+    async def _on_sync(self, frame: Sync) -> None:
+        if frame.cursor is None:
+            # Replays nothing: "now" is where the client stands from here on.
+            head = await self._messaging.head()
+            self.send(Synced(id=frame.id, cursor=format_cursor(head)))
+            return
+        self.state = State.SYNCING
+        await self._replay(parse_cursor(frame.cursor, frame.id), request_id=frame.id)
+
+    async def _on_ping(self, frame: Ping) -> None:
+        self.send(Pong(id=frame.id))
+
+    async def _on_refresh(self, frame: Refresh) -> None:
+        try:
+            identity = self._verifier.verify(frame.token)
+        except AuthError as exc:
+            raise RequestError(ErrorCode.UNAUTHORIZED, str(exc)) from exc
+        if identity.user != self.user:
+            raise RequestError(ErrorCode.UNAUTHORIZED, "token is for another user")
+        self.exp = identity.exp
+        self.send(Ack(id=frame.id, exp=identity.exp * 1000))
+
+    async def _on_unsupported(self, frame: ClientFrame) -> None:
+        raise RequestError(ErrorCode.NOT_FOUND, f"'{type(frame).__name__.lower()}' is not "
+                                                "enabled on this node")
+
+    # -- replay ----------------------------------------------------------------------
+
+    async def _replay(self, cursor: int, request_id: int | str | None) -> None:
+        """Send every message after ``cursor``, then ``synced``, then what was held.
+
+        The session was attached (and SYNCING) before the first page was read, so a
+        message committed at any point is either in a page or held; one in both is
+        released only if the replay did not already carry its (thread, seq).
+        """
+        replayed: dict[str, int] = {}
+        last = cursor
+        try:
+            while True:
+                page = await self._messaging.replay(self.user, last, REPLAY_PAGE)
+                for m in page:
+                    self.send(self._message(m, cursor=True))
+                    replayed[m.thread] = m.seq
+                    last = m.pos
+                if len(page) < REPLAY_PAGE or self.queue.closing:
+                    break
+                await self.queue.roomy()
+        finally:
+            held, self._held = self._held, []
+            self.state = State.LIVE
+        self.send(Synced(id=request_id, cursor=format_cursor(last)))
+        for delivery in held:
+            event = delivery.event
+            if isinstance(event, MessageEvent) and event.seq <= replayed.get(event.thread, 0):
+                continue
+            self.queue.put(delivery.encoded(self.codec, self.user))
+
+    def _message(self, m: StoredMessage, *, cursor: bool) -> Message:
+        return message_frame(
+            MessageEvent(thread=m.thread, seq=m.seq, pos=m.pos, msg=m.msg, sender=m.sender,
+                         body=m.body, meta=m.meta, ts=m.ts, cid=m.cid, origin=None),
+            with_cid=m.sender == self.user,
+            cursor=cursor,
+        )
