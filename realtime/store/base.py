@@ -108,6 +108,25 @@ class ThreadSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class LikeChange:
+    """The result of :meth:`Store.set_like`."""
+
+    count: int
+    """Likes of the post after the change."""
+    changed: bool
+    """False when the like was already in that state (a double like, an unlike of nothing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceToken:
+    """A push token registered for a user's device."""
+
+    user: str
+    token: str
+    platform: str
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryPage:
     """Messages in ascending ``seq``; ``more`` tells whether older ones exist."""
 
@@ -197,3 +216,47 @@ class Store(abc.ABC):
     async def mark_read(self, thread: str, user: str, seq: int) -> int:
         """Move ``user``'s read pointer in ``thread`` up to ``seq`` (never backwards,
         never past the thread's last seq) and return the pointer now stored."""
+
+    # -- posts and likes -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def set_post_owner(self, post: str, owner: str) -> None:
+        """Record (or change) who owns ``post``. Posts need no registration to be liked."""
+
+    @abc.abstractmethod
+    async def post_owner(self, post: str) -> str | None:
+        """The owner of ``post``, or None when none was recorded."""
+
+    @abc.abstractmethod
+    async def set_like(self, post: str, user: str, on: bool) -> LikeChange:
+        """Like (``on``) or unlike ``post`` as ``user``. Idempotent per (post, user): the
+        count moves only when the state changes, and never below zero. Durable on return."""
+
+    @abc.abstractmethod
+    async def like_count(self, post: str) -> int:
+        """Likes of ``post`` (0 for a post nobody liked)."""
+
+    # -- devices (push) --------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_device(self, user: str, token: str, platform: str) -> None:
+        """Register a push token for ``user``. A token belongs to one user: registering it
+        again (for the same or another user) replaces the earlier registration."""
+
+    @abc.abstractmethod
+    async def remove_device(self, token: str) -> bool:
+        """Forget ``token``; True when it was registered."""
+
+    @abc.abstractmethod
+    async def devices_of(self, users: Sequence[str]) -> list[DeviceToken]:
+        """Every token registered for any of ``users``."""
+
+    # -- presence --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def set_last_seen(self, user: str, ts: int) -> None:
+        """Remember when ``user`` was last online (epoch ms); never moves backwards."""
+
+    @abc.abstractmethod
+    async def last_seen(self, users: Sequence[str]) -> dict[str, int]:
+        """``last_seen`` of those of ``users`` that were ever seen."""
