@@ -73,9 +73,7 @@ class ProtocolError(Exception):
     message: str
     request_id: int | str | None
 
-    def __init__(
-        self, code: ErrorCode, message: str, request_id: int | str | None = None
-    ) -> None:
+    def __init__(self, code: ErrorCode, message: str, request_id: int | str | None = None) -> None:
         super().__init__(code, message, request_id)
         self.code = code
         self.message = message
@@ -86,6 +84,5 @@ class ProtocolError(Exception):
 
     def __repr__(self) -> str:
         return (
-            f"ProtocolError({self.code.value!r}, {self.message!r}, "
-            f"request_id={self.request_id!r})"
+            f"ProtocolError({str(self.code)!r}, {self.message!r}, request_id={self.request_id!r})"
         )

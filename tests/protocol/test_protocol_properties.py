@@ -23,9 +23,7 @@ from protocol import (
     validate,
 )
 
-SETTINGS = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LIMITS = Limits()
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 
