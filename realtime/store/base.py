@@ -184,6 +184,10 @@ class Store(abc.ABC):
         """Add then remove members of a group thread; raise :class:`ThreadNotFound`."""
 
     @abc.abstractmethod
+    async def shares_thread(self, a: str, b: str) -> bool:
+        """Whether users ``a`` and ``b`` are members of at least one common thread."""
+
+    @abc.abstractmethod
     async def threads_of(self, user: str) -> list[ThreadSummary]:
         """Every thread ``user`` is a member of, newest activity first."""
 
