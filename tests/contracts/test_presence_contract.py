@@ -1,0 +1,59 @@
+"""The `Presence` contract, run against every implementation."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from presence.memory import MemoryPresence
+from presence.presence import Presence
+
+PresenceFactory = Callable[[], Awaitable[Presence]]
+
+
+@pytest.fixture(params=["memory"])
+async def presence_factory(request: pytest.FixtureRequest) -> AsyncIterator[PresenceFactory]:
+    made: list[Presence] = []
+
+    async def make() -> Presence:
+        instance: Presence = MemoryPresence()
+        await instance.start()
+        made.append(instance)
+        return instance
+
+    yield make
+    for instance in made:
+        await instance.close()
+
+
+async def test_join_reports_coming_online_once(presence_factory: PresenceFactory) -> None:
+    presence = await presence_factory()
+    assert await presence.join("ann", "s1") is True
+    assert await presence.join("ann", "s2") is False
+
+
+async def test_leave_reports_going_offline_after_the_last_session(
+    presence_factory: PresenceFactory,
+) -> None:
+    presence = await presence_factory()
+    await presence.join("ann", "s1")
+    await presence.join("ann", "s2")
+    assert await presence.leave("ann", "s1") is False
+    assert await presence.online(["ann"]) == {"ann"}
+    assert await presence.leave("ann", "s2") is True
+    assert await presence.online(["ann"]) == set()
+
+
+async def test_leaving_an_unknown_session_is_not_a_transition(
+    presence_factory: PresenceFactory,
+) -> None:
+    presence = await presence_factory()
+    assert await presence.leave("ann", "s1") is False
+
+
+async def test_online_answers_only_for_users_with_sessions(
+    presence_factory: PresenceFactory,
+) -> None:
+    presence = await presence_factory()
+    await presence.join("ann", "s1")
+    await presence.join("bob", "s2")
+    assert await presence.online(["ann", "bob", "cy"]) == {"ann", "bob"}
