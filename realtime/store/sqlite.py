@@ -4,11 +4,12 @@
 thread owning the write connection and a reader thread owning a read-only one. WAL
 mode lets the reader answer from the last committed state while the writer commits.
 
-Group commit: :meth:`SqliteStore.append` queues the message and waits. One writer task
-takes everything queued (up to ``batch_max``), optionally waits ``batch_window``
-seconds for more, and commits the whole batch in one transaction, in one call into the
-writer thread. Each future is resolved only after that commit (acked means durable:
-the log is synced on every commit, ``synchronous=FULL``).
+Group commit: every write (:meth:`SqliteStore.append` and the others) is queued with a
+future. One writer task takes everything queued (up to ``batch_max``), optionally waits
+``batch_window`` seconds for more, and runs the whole batch in one transaction, in one
+call into the writer thread (see :mod:`realtime.store.sqlite_batch`). Each future is
+resolved only after that commit (acked means durable: the log is synced on every
+commit, ``synchronous=FULL``). Writes are committed in the order they were called.
 
 SQLite has a single writer, so messages get their ``pos`` (the rowid) in commit order.
 """
@@ -25,10 +26,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from realtime.store import sqlite_ops
+from realtime.store import sqlite_ops, sqlite_social
 from realtime.store.base import (
     Appended,
+    DeviceToken,
     HistoryPage,
+    LikeChange,
     NewMessage,
     Store,
     StoredMessage,
@@ -37,6 +40,7 @@ from realtime.store.base import (
     Thread,
     ThreadSummary,
 )
+from realtime.store.sqlite_batch import AppendOp, CallOp, WriteOp, commit_batch
 from realtime.store.sqlite_migrations import apply_migrations
 
 log = logging.getLogger(__name__)
@@ -57,7 +61,7 @@ class _Stop:
     """Queued by :meth:`SqliteStore.close` after the last append: the writer task exits."""
 
 
-_Pending = tuple[NewMessage, str | None, "asyncio.Future[Appended]"]
+_Pending = tuple[WriteOp, "asyncio.Future[Any]"]
 
 
 class SqliteStore(Store):
@@ -212,15 +216,16 @@ class SqliteStore(Store):
     async def threads_of(self, user: str) -> list[ThreadSummary]:
         return await self._read(sqlite_ops.threads_of, user)
 
+    async def shares_thread(self, a: str, b: str) -> bool:
+        return await self._read(sqlite_ops.shares_thread, a, b)
+
     # -- messages ------------------------------------------------------------------------
 
     async def append(self, message: NewMessage) -> Appended:
-        if self._state is not _State.OPEN:
-            raise StoreUnavailable("the store is closed")
+        # Encoded here, so a meta that cannot be encoded fails only its own caller.
         meta = sqlite_ops.encode_meta(message.meta)
-        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((message, meta, future))
-        return await future
+        result: Appended = await self._submit(AppendOp(message, meta))
+        return result
 
     async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:
         return await self._read(sqlite_ops.history, thread, before, limit)
@@ -240,7 +245,52 @@ class SqliteStore(Store):
         """
         return await self._write(sqlite_ops.mark_read, thread, user, seq)
 
+    # -- posts and likes -----------------------------------------------------------------
+
+    async def set_post_owner(self, post: str, owner: str) -> None:
+        await self._write(sqlite_social.set_post_owner, post, owner)
+
+    async def post_owner(self, post: str) -> str | None:
+        return await self._read(sqlite_social.post_owner, post)
+
+    async def set_like(self, post: str, user: str, on: bool) -> LikeChange:
+        return await self._write(sqlite_social.set_like, post, user, on)
+
+    async def like_count(self, post: str) -> int:
+        return await self._read(sqlite_social.like_count, post)
+
+    # -- devices (push) ------------------------------------------------------------------
+
+    async def add_device(self, user: str, token: str, platform: str) -> None:
+        await self._write(sqlite_social.add_device, user, token, platform)
+
+    async def remove_device(self, token: str) -> bool:
+        return await self._write(sqlite_social.remove_device, token)
+
+    async def devices_of(self, users: Sequence[str]) -> list[DeviceToken]:
+        return await self._read(sqlite_social.devices_of, list(users))
+
+    # -- presence ------------------------------------------------------------------------
+
+    async def set_last_seen(self, user: str, ts: int) -> None:
+        await self._write(sqlite_social.set_last_seen, user, ts)
+
+    async def last_seen(self, users: Sequence[str]) -> dict[str, int]:
+        return await self._read(sqlite_social.last_seen, list(users))
+
     # -- the writer task -----------------------------------------------------------------
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in the next batch's transaction; return its result."""
+        result: T = await self._submit(CallOp(fn, args))
+        return result
+
+    async def _submit(self, op: WriteOp) -> Any:
+        if self._state is not _State.OPEN:
+            raise StoreUnavailable("the store is closed")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((op, future))
+        return await future
 
     async def _write_loop(self) -> None:
         """Take batches off the queue and commit them, until the stop marker."""
@@ -249,8 +299,8 @@ class SqliteStore(Store):
             while True:
                 item = await self._queue.get()
                 stop = isinstance(item, _Stop)
-                if not stop:
-                    batch.append(item)  # type: ignore[arg-type]
+                if not isinstance(item, _Stop):
+                    batch.append(item)
                     stop = self._take_queued(batch)
                     if not stop and len(batch) < self._batch_max and self._batch_window > 0:
                         await asyncio.sleep(self._batch_window)
@@ -265,7 +315,7 @@ class SqliteStore(Store):
             self._fail_pending(batch, StoreUnavailable("the store was stopped"))
 
     def _take_queued(self, batch: list[_Pending]) -> bool:
-        """Move queued appends into ``batch`` up to ``batch_max``; True at the stop marker."""
+        """Move queued writes into ``batch`` up to ``batch_max``; True at the stop marker."""
         while len(batch) < self._batch_max:
             try:
                 item = self._queue.get_nowait()
@@ -277,21 +327,21 @@ class SqliteStore(Store):
         return False
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        # An append whose caller gave up (cancelled) is not written.
-        live = [entry for entry in batch if not entry[2].done()]
+        # A write whose caller gave up (cancelled) is not made.
+        live = [(op, future) for op, future in batch if not future.done()]
         if not live:
             return
-        items = [(message, meta) for message, meta, _ in live]
+        ops = [op for op, _ in live]
         try:
-            results = await self._write(sqlite_ops.append_batch, items)
+            results = await self._call(self._writer_pool, self._write_conn, commit_batch, (ops,))
         except StoreUnavailable as exc:
             self._fail_pending(live, exc)
             return
         except Exception:
-            log.exception("sqlite store %s: a batch of %d appends failed", self.path, len(items))
+            log.exception("sqlite store %s: a batch of %d writes failed", self.path, len(ops))
             self._fail_pending(live, StoreUnavailable("the batch could not be committed"))
             return
-        for (_, _, future), result in zip(live, results, strict=True):
+        for (_, future), result in zip(live, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, StoreError):
@@ -305,14 +355,11 @@ class SqliteStore(Store):
             item = self._queue.get_nowait()
             if not isinstance(item, _Stop):
                 pending.append(item)
-        for _, _, future in pending:
+        for _, future in pending:
             if not future.done():
                 future.set_exception(error)
 
     # -- threads of the connections ------------------------------------------------------
-
-    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self._call(self._writer_pool, self._write_conn, fn, args)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._call(self._reader_pool, self._read_conn, fn, args)

@@ -1,11 +1,10 @@
 """The SQL of the SQLite store, as blocking functions of a ``sqlite3.Connection``.
 
 :class:`realtime.store.sqlite.SqliteStore` calls each function in the one thread that
-owns the connection: the write functions in the writer thread, the read functions in
-the reader thread. Every function is one transaction. The write functions take the
-write lock up front (``BEGIN IMMEDIATE``), so their reads and writes cannot interleave
-with another process's; the read functions run in one snapshot (``BEGIN``), so the
-answer is consistent even while the writer commits.
+owns the connection. The write functions run inside the transaction of a batch (see
+:mod:`realtime.store.sqlite_batch`), which holds the write lock from its start
+(``BEGIN IMMEDIATE``). Each read function runs in one snapshot (``BEGIN``) in the
+reader thread, so its answer is consistent even while the writer commits.
 
 A ``sqlite3.Error`` escapes as is; the caller turns it into ``StoreUnavailable``.
 """
@@ -21,9 +20,7 @@ from typing import Any
 import msgspec
 
 from realtime.store.base import (
-    Appended,
     HistoryPage,
-    NewMessage,
     NotAMember,
     StoredMessage,
     StoreError,
@@ -33,10 +30,7 @@ from realtime.store.base import (
     dm_thread_id,
 )
 
-_COLUMNS = "thread, seq, pos, sender, cid, body, meta, ts"
-
-#: One append of a batch: the message and its ``meta`` already encoded as JSON.
-BatchItem = tuple[NewMessage, str | None]
+COLUMNS = "thread, seq, pos, sender, cid, body, meta, ts"
 
 
 def connect(path: str, *, synchronous: str, query_only: bool = False) -> sqlite3.Connection:
@@ -65,102 +59,32 @@ def encode_meta(meta: dict[str, Any] | None) -> str | None:
 # -- writes ------------------------------------------------------------------------------
 
 
-def append_batch(
-    conn: sqlite3.Connection, items: Sequence[BatchItem]
-) -> list[Appended | StoreError]:
-    """Commit ``items`` in one transaction; return, per item, its result or its error.
-
-    An item that fails on its own (missing thread, sender not a member) gets a
-    :class:`StoreError` in its slot and the others commit. A database error rolls back
-    the whole batch and is raised.
-    """
-    results: list[Appended | StoreError] = []
-    last_seq: dict[str, int] = {}  # thread -> last seq, read once per batch
-    touched: dict[str, tuple[int, int]] = {}  # thread -> (last seq, last pos) to store
-    members: dict[tuple[str, str], bool] = {}
-    with _write(conn):
-        for message, meta in items:
-            thread = message.thread
-            seq = last_seq.get(thread)
-            if seq is None:
-                row = conn.execute(
-                    "SELECT last_seq FROM threads WHERE id = ?", (thread,)
-                ).fetchone()
-                if row is None:
-                    results.append(ThreadNotFound(thread))
-                    continue
-                seq = last_seq[thread] = row[0]
-            sender = message.sender
-            if sender is not None:
-                key = (thread, sender)
-                if key not in members:
-                    members[key] = _is_member(conn, thread, sender)
-                if not members[key]:
-                    results.append(NotAMember(f"{sender} is not a member of {thread}"))
-                    continue
-            if message.cid is not None:
-                original = _by_cid(conn, thread, sender, message.cid)
-                if original is not None:
-                    # A resend (or a second copy in this very batch): the original, once.
-                    results.append(Appended(original, duplicate=True))
-                    continue
-            seq += 1
-            cursor = conn.execute(
-                "INSERT INTO messages (thread, seq, sender, cid, body, meta, ts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (thread, seq, sender, message.cid, message.body, meta, message.ts),
-            )
-            pos = cursor.lastrowid
-            assert pos is not None
-            last_seq[thread] = seq
-            touched[thread] = (seq, pos)
-            stored = StoredMessage(
-                thread,
-                seq,
-                pos,
-                str(pos),
-                sender,
-                message.body,
-                message.meta,
-                message.cid,
-                message.ts,
-            )
-            results.append(Appended(stored))
-        conn.executemany(
-            "UPDATE threads SET last_seq = ?, last_pos = ? WHERE id = ?",
-            [(seq, pos, thread) for thread, (seq, pos) in touched.items()],
-        )
-    return results
-
-
 def ensure_dm(conn: sqlite3.Connection, a: str, b: str) -> Thread:
     """The DM thread of ``a`` and ``b``, created if missing."""
     thread = dm_thread_id(a, b)
-    with _write(conn):
-        conn.execute("INSERT OR IGNORE INTO threads (id, kind) VALUES (?, 'dm')", (thread,))
-        conn.executemany(
-            "INSERT OR IGNORE INTO members (thread, user) VALUES (?, ?)",
-            [(thread, user) for user in sorted({a, b})],
-        )
+    conn.execute("INSERT OR IGNORE INTO threads (id, kind) VALUES (?, 'dm')", (thread,))
+    conn.executemany(
+        "INSERT OR IGNORE INTO members (thread, user) VALUES (?, ?)",
+        [(thread, user) for user in sorted({a, b})],
+    )
     return Thread(thread, "dm", tuple(sorted({a, b})))
 
 
 def create_group(conn: sqlite3.Connection, members: Sequence[str], title: str | None) -> Thread:
     """A new group thread with a fresh ``g:``-prefixed id and these members, deduplicated."""
     unique = sorted(set(members))
-    with _write(conn):
-        while True:
-            # token_urlsafe draws from [A-Za-z0-9_-]: no ':' after the prefix.
-            thread = "g:" + secrets.token_urlsafe(12)
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO threads (id, kind, title) VALUES (?, 'group', ?)",
-                (thread, title),
-            )
-            if cursor.rowcount == 1:
-                break
-        conn.executemany(
-            "INSERT INTO members (thread, user) VALUES (?, ?)", [(thread, u) for u in unique]
+    while True:
+        # token_urlsafe draws from [A-Za-z0-9_-]: no ':' after the prefix.
+        thread = "g:" + secrets.token_urlsafe(12)
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO threads (id, kind, title) VALUES (?, 'group', ?)",
+            (thread, title),
         )
+        if cursor.rowcount == 1:
+            break
+    conn.executemany(
+        "INSERT INTO members (thread, user) VALUES (?, ?)", [(thread, u) for u in unique]
+    )
     return Thread(thread, "group", tuple(unique), title)
 
 
@@ -171,40 +95,38 @@ def change_members(
 
     A DM's members are fixed by its id: changing them raises :class:`StoreError`.
     """
-    with _write(conn):
-        row = conn.execute("SELECT kind, title FROM threads WHERE id = ?", (thread,)).fetchone()
-        if row is None:
-            raise ThreadNotFound(thread)
-        kind, title = row
-        if kind == "dm":
-            raise StoreError("a DM's members cannot change")
-        conn.executemany(
-            "INSERT OR IGNORE INTO members (thread, user) VALUES (?, ?)",
-            [(thread, user) for user in add],
-        )
-        conn.executemany(
-            "DELETE FROM members WHERE thread = ? AND user = ?", [(thread, user) for user in remove]
-        )
-        return Thread(thread, kind, _members(conn, thread), title)
+    row = conn.execute("SELECT kind, title FROM threads WHERE id = ?", (thread,)).fetchone()
+    if row is None:
+        raise ThreadNotFound(thread)
+    kind, title = row
+    if kind == "dm":
+        raise StoreError("a DM's members cannot change")
+    conn.executemany(
+        "INSERT OR IGNORE INTO members (thread, user) VALUES (?, ?)",
+        [(thread, user) for user in add],
+    )
+    conn.executemany(
+        "DELETE FROM members WHERE thread = ? AND user = ?", [(thread, user) for user in remove]
+    )
+    return Thread(thread, kind, _members(conn, thread), title)
 
 
 def mark_read(conn: sqlite3.Connection, thread: str, user: str, seq: int) -> int:
     """Raise ``user``'s read pointer to ``seq``, clamped to the thread's last seq."""
-    with _write(conn):
-        row = conn.execute("SELECT last_seq FROM threads WHERE id = ?", (thread,)).fetchone()
-        if row is None:
-            raise ThreadNotFound(thread)
-        pointer = conn.execute(
-            "SELECT read_seq FROM members WHERE thread = ? AND user = ?", (thread, user)
-        ).fetchone()
-        if pointer is None:
-            raise NotAMember(f"{user} is not a member of {thread}")
-        stored = max(pointer[0], min(seq, row[0]))
-        if stored != pointer[0]:
-            conn.execute(
-                "UPDATE members SET read_seq = ? WHERE thread = ? AND user = ?",
-                (stored, thread, user),
-            )
+    row = conn.execute("SELECT last_seq FROM threads WHERE id = ?", (thread,)).fetchone()
+    if row is None:
+        raise ThreadNotFound(thread)
+    pointer = conn.execute(
+        "SELECT read_seq FROM members WHERE thread = ? AND user = ?", (thread, user)
+    ).fetchone()
+    if pointer is None:
+        raise NotAMember(f"{user} is not a member of {thread}")
+    stored = max(pointer[0], min(seq, row[0]))
+    if stored != pointer[0]:
+        conn.execute(
+            "UPDATE members SET read_seq = ? WHERE thread = ? AND user = ?",
+            (stored, thread, user),
+        )
     return stored
 
 
@@ -213,18 +135,28 @@ def mark_read(conn: sqlite3.Connection, thread: str, user: str, seq: int) -> int
 
 def get_thread(conn: sqlite3.Connection, thread: str) -> Thread | None:
     """The thread with its members (sorted), or None."""
-    with _read(conn):
+    with read_transaction(conn):
         row = conn.execute("SELECT kind, title FROM threads WHERE id = ?", (thread,)).fetchone()
         if row is None:
             return None
         return Thread(thread, row[0], _members(conn, thread), row[1])
 
 
+def shares_thread(conn: sqlite3.Connection, a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are members of at least one common thread."""
+    row = conn.execute(
+        "SELECT 1 FROM members AS x JOIN members AS y ON y.thread = x.thread"
+        " WHERE x.user = ? AND y.user = ? LIMIT 1",
+        (a, b),
+    ).fetchone()
+    return row is not None
+
+
 def threads_of(conn: sqlite3.Connection, user: str) -> list[ThreadSummary]:
     """``user``'s threads, the one with the newest message first; threads without a
     message come last, the most recently created first."""
     summaries = []
-    with _read(conn):
+    with read_transaction(conn):
         rows = conn.execute(
             "SELECT t.id, t.kind, t.title, t.last_seq, m.read_seq"
             " FROM members AS m JOIN threads AS t ON t.id = m.thread"
@@ -235,10 +167,10 @@ def threads_of(conn: sqlite3.Connection, user: str) -> list[ThreadSummary]:
             last = None
             if last_seq:
                 row = conn.execute(
-                    f"SELECT {_COLUMNS} FROM messages WHERE thread = ? AND seq = ?",
+                    f"SELECT {COLUMNS} FROM messages WHERE thread = ? AND seq = ?",
                     (thread, last_seq),
                 ).fetchone()
-                last = _message(row)
+                last = row_to_message(row)
             (unread,) = conn.execute(
                 "SELECT COUNT(*) FROM messages WHERE thread = ? AND seq > ?"
                 " AND (sender IS NULL OR sender <> ?)",
@@ -253,11 +185,11 @@ def history(conn: sqlite3.Connection, thread: str, before: int | None, limit: in
     """The newest ``limit`` messages below ``before``, ascending; ``more``: older exist."""
     bound = before if before is not None else 1 << 62
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM messages WHERE thread = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+        f"SELECT {COLUMNS} FROM messages WHERE thread = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
         (thread, bound, max(limit, 0) + 1),
     ).fetchall()
     more = len(rows) > limit
-    page = [_message(row) for row in rows[: max(limit, 0)]]
+    page = [row_to_message(row) for row in rows[: max(limit, 0)]]
     page.reverse()
     return HistoryPage(page, more)
 
@@ -272,7 +204,7 @@ def messages_after(
         " WHERE mb.user = ? AND m.pos > ? ORDER BY m.pos LIMIT ?",
         (user, pos, max(limit, 0)),
     ).fetchall()
-    return [_message(row) for row in rows]
+    return [row_to_message(row) for row in rows]
 
 
 def head(conn: sqlite3.Connection) -> int:
@@ -290,7 +222,7 @@ def ping(conn: sqlite3.Connection) -> None:
 
 
 @contextmanager
-def _write(conn: sqlite3.Connection) -> Iterator[None]:
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -301,31 +233,12 @@ def _write(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 @contextmanager
-def _read(conn: sqlite3.Connection) -> Iterator[None]:
+def read_transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN")
     try:
         yield
     finally:
         conn.execute("COMMIT")
-
-
-def _is_member(conn: sqlite3.Connection, thread: str, user: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM members WHERE thread = ? AND user = ?", (thread, user)
-    ).fetchone()
-    return row is not None
-
-
-def _by_cid(
-    conn: sqlite3.Connection, thread: str, sender: str | None, cid: str
-) -> StoredMessage | None:
-    # The same expression as the unique index messages_by_cid, so the index serves it.
-    row = conn.execute(
-        f"SELECT {_COLUMNS} FROM messages"
-        " WHERE thread = ? AND COALESCE(sender, '') = ? AND cid = ?",
-        (thread, sender or "", cid),
-    ).fetchone()
-    return None if row is None else _message(row)
 
 
 def _members(conn: sqlite3.Connection, thread: str) -> tuple[str, ...]:
@@ -335,7 +248,7 @@ def _members(conn: sqlite3.Connection, thread: str) -> tuple[str, ...]:
     return tuple(user for (user,) in rows)
 
 
-def _message(row: tuple[Any, ...]) -> StoredMessage:
+def row_to_message(row: tuple[Any, ...]) -> StoredMessage:
     thread, seq, pos, sender, cid, body, meta, ts = row
     decoded = None if meta is None else msgspec.json.decode(meta)
     return StoredMessage(thread, seq, pos, str(pos), sender, body, decoded, cid, ts)

@@ -13,8 +13,17 @@ from pathlib import Path
 import pytest
 
 from realtime.store import sqlite_ops
-from realtime.store.base import Appended, NewMessage, NotAMember, StoreUnavailable, ThreadNotFound
+from realtime.store.base import (
+    Appended,
+    NewMessage,
+    NotAMember,
+    StoreError,
+    StoreUnavailable,
+    ThreadNotFound,
+    dm_thread_id,
+)
 from realtime.store.sqlite import SqliteStore
+from realtime.store.sqlite_batch import AppendOp, CallOp, commit_batch
 from realtime.store.sqlite_migrations import (
     Migration,
     apply_migrations,
@@ -147,13 +156,13 @@ def test_one_batch_commits_its_good_items_and_fails_its_bad_ones(
     conn: sqlite3.Connection,
 ) -> None:
     thread = sqlite_ops.ensure_dm(conn, "alice", "bob")
-    results = sqlite_ops.append_batch(
+    results = commit_batch(
         conn,
         [
-            (NewMessage(thread.id, "alice", "one"), None),
-            (NewMessage(thread.id, "mallory", "intruder"), None),
-            (NewMessage("g:missing", None, "nowhere"), None),
-            (NewMessage(thread.id, "bob", "two"), None),
+            AppendOp(NewMessage(thread.id, "alice", "one"), None),
+            AppendOp(NewMessage(thread.id, "mallory", "intruder"), None),
+            AppendOp(NewMessage("g:missing", None, "nowhere"), None),
+            AppendOp(NewMessage(thread.id, "bob", "two"), None),
         ],
     )
     assert [type(r) for r in results] == [Appended, NotAMember, ThreadNotFound, Appended]
@@ -165,11 +174,11 @@ def test_one_batch_commits_its_good_items_and_fails_its_bad_ones(
 
 def test_same_cid_twice_in_one_batch_is_one_message(conn: sqlite3.Connection) -> None:
     thread = sqlite_ops.ensure_dm(conn, "alice", "bob")
-    first, second = sqlite_ops.append_batch(
+    first, second = commit_batch(
         conn,
         [
-            (NewMessage(thread.id, "alice", "hi", cid="c1"), None),
-            (NewMessage(thread.id, "alice", "hi", cid="c1"), None),
+            AppendOp(NewMessage(thread.id, "alice", "hi", cid="c1"), None),
+            AppendOp(NewMessage(thread.id, "alice", "hi", cid="c1"), None),
         ],
     )
     assert isinstance(first, Appended) and isinstance(second, Appended)
@@ -179,13 +188,47 @@ def test_same_cid_twice_in_one_batch_is_one_message(conn: sqlite3.Connection) ->
 
 def test_thread_keeps_its_last_seq_and_pos(conn: sqlite3.Connection) -> None:
     thread = sqlite_ops.ensure_dm(conn, "alice", "bob")
-    results = sqlite_ops.append_batch(
-        conn, [(NewMessage(thread.id, "alice", f"m{i}"), None) for i in range(3)]
+    results = commit_batch(
+        conn, [AppendOp(NewMessage(thread.id, "alice", f"m{i}"), None) for i in range(3)]
     )
     last = results[-1]
     assert isinstance(last, Appended)
     row = conn.execute("SELECT last_seq, last_pos FROM threads WHERE id = ?", (thread.id,))
     assert row.fetchone() == (3, last.message.pos)
+
+
+def test_a_write_that_fails_is_undone_alone(conn: sqlite3.Connection) -> None:
+    def half_done(connection: sqlite3.Connection) -> None:
+        sqlite_ops.ensure_dm(connection, "carol", "dave")
+        raise StoreError("changed my mind")
+
+    results = commit_batch(
+        conn,
+        [
+            CallOp(sqlite_ops.ensure_dm, ("alice", "bob")),
+            CallOp(half_done, ()),
+            CallOp(sqlite_ops.ensure_dm, ("alice", "erin")),
+        ],
+    )
+    assert isinstance(results[1], StoreError)
+    assert sqlite_ops.get_thread(conn, dm_thread_id("carol", "dave")) is None
+    assert sqlite_ops.get_thread(conn, dm_thread_id("alice", "erin")) is not None
+
+
+def test_writes_in_one_batch_see_the_appends_before_them(conn: sqlite3.Connection) -> None:
+    group = sqlite_ops.create_group(conn, ["alice"], None)
+    results = commit_batch(
+        conn,
+        [
+            AppendOp(NewMessage(group.id, "alice", "one"), None),
+            CallOp(sqlite_ops.mark_read, (group.id, "alice", 99)),
+            CallOp(sqlite_ops.change_members, (group.id, ["bob"], [])),
+            AppendOp(NewMessage(group.id, "bob", "two"), None),
+        ],
+    )
+    assert results[1] == 1  # clamped to the seq the append before it took
+    last = results[3]
+    assert isinstance(last, Appended) and last.message.seq == 2
 
 
 def test_system_message_cid_is_unique_in_the_schema(conn: sqlite3.Connection) -> None:
