@@ -1,0 +1,564 @@
+"""The cluster store: PostgreSQL through an asyncpg pool, shared by every node.
+
+:class:`PostgresStore` answers reads from a connection pool. Appends go through group
+commit: :meth:`PostgresStore.append` queues the message and waits; one writer task
+takes everything queued (up to ``batch_max``) and commits it in one transaction with a
+constant number of set-based statements (see :mod:`realtime.store.postgres_append`).
+Each append returns only after that commit: acked means durable.
+
+The schema is not migrated by :meth:`~PostgresStore.open` unless asked
+(``migrate=True``): in a cluster, ``realtime migrate`` applies it once, and a node
+started against an older schema refuses to open with :class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import secrets
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from realtime.store import migrate as migrations
+from realtime.store import postgres_social as social
+from realtime.store.base import (
+    Appended,
+    DeviceToken,
+    HistoryPage,
+    LikeChange,
+    NewMessage,
+    NotAMember,
+    Store,
+    StoredMessage,
+    StoreError,
+    StoreUnavailable,
+    Thread,
+    ThreadNotFound,
+    ThreadSummary,
+    dm_thread_id,
+)
+from realtime.store.postgres_append import COLUMNS, append_batch, row_to_message
+from realtime.store.postgres_errors import is_unavailable, unavailable
+
+log = logging.getLogger(__name__)
+
+_NO_BOUND = 1 << 62
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class _Pending:
+    message: NewMessage
+    future: asyncio.Future[Appended]
+
+
+def _decode_json(text: str) -> Any:
+    return msgspec.json.decode(text)
+
+
+def _encode_json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb in and out as Python values (meta), arrays of jsonb included.
+    await conn.set_type_codec(
+        "jsonb", encoder=_encode_json, decoder=_decode_json, schema="pg_catalog"
+    )
+
+
+class PostgresStore(Store):
+    """A :class:`Store` in the PostgreSQL database at ``dsn``.
+
+    ``pool_min`` and ``pool_max`` size the connection pool (the writer holds one
+    connection per batch). ``batch_max`` bounds how many appends share a transaction.
+    ``batch_window`` is how long an idle writer waits, after the first append arrives,
+    for more to join it (0: commit at once); under load the appends queued during one
+    commit form the next batch without waiting. ``timeout`` bounds connecting and every
+    statement. ``migrate=True`` applies pending migrations in :meth:`open` (a single
+    node, tests); otherwise run ``realtime migrate`` first.
+
+    A ``PostgresStore`` opens once: to reopen, build a new one.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_min: int = 2,
+        pool_max: int = 10,
+        batch_max: int = 1000,
+        batch_window: float = 0.002,
+        timeout: float = 10.0,
+        migrate: bool = False,
+    ) -> None:
+        if batch_max < 1:
+            raise ValueError("batch_max must be at least 1")
+        if batch_window < 0:
+            raise ValueError("batch_window must not be negative")
+        if not 0 <= pool_min <= pool_max or pool_max < 1:
+            raise ValueError("need 0 <= pool_min <= pool_max and pool_max >= 1")
+        self.dsn = dsn
+        self._pool_min = pool_min
+        self._pool_max = pool_max
+        self._batch_max = batch_max
+        self._batch_window = batch_window
+        self._timeout = timeout
+        self._migrate = migrate
+        self._state = _State.NEW
+        self._pool: asyncpg.Pool | None = None
+        self._pending: deque[_Pending] = deque()
+        self._wakeup = asyncio.Event()
+        self._full = asyncio.Event()
+        self._writer_task: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
+        self.batch_sizes: Counter[int] = Counter()
+        """How many batches of each size were committed (for measurements)."""
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect the pool, check (or apply) the schema, start the writer task.
+
+        Raise :class:`StoreUnavailable` when the database cannot be reached, and
+        :class:`StoreError` when its schema is older than this release's.
+        """
+        if self._state is not _State.NEW:
+            raise RuntimeError(f"cannot open a store that is {self._state.value}")
+        self._state = _State.OPEN
+        try:
+            with unavailable("open"):
+                if self._migrate:
+                    applied = await migrations.migrate(self.dsn)
+                    if applied:
+                        log.info("postgres store: applied migrations %s", applied)
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=self._pool_min,
+                    max_size=self._pool_max,
+                    init=_init_connection,
+                    timeout=self._timeout,
+                    command_timeout=self._timeout,
+                )
+                async with self._pool.acquire(timeout=self._timeout) as conn:
+                    version = await migrations.schema_version(conn)
+            latest = migrations.latest_version()
+            # A newer schema is accepted: migrations are additive, so nodes of the
+            # previous release keep running during a rolling upgrade.
+            if version < latest:
+                raise StoreError(
+                    f"schema is at version {version}, this release needs {latest}:"
+                    " run `realtime migrate`"
+                )
+        except BaseException:
+            await self._release()
+            self._state = _State.CLOSED
+            self._closed.set()
+            raise
+        self._writer_task = asyncio.create_task(self._write_loop(), name="postgres-writer")
+
+    async def close(self) -> None:
+        """Commit every queued append, stop the writer task, close the pool.
+
+        Appends made after ``close()`` started raise :class:`StoreUnavailable`.
+        Idempotent: a second call waits for the first to finish.
+        """
+        if self._state is _State.NEW:
+            self._state = _State.CLOSED
+            self._closed.set()
+            return
+        if self._state is not _State.OPEN:
+            await self._closed.wait()
+            return
+        self._state = _State.CLOSING
+        try:
+            # Order: the writer drains the queue and commits, then the pool closes.
+            if self._writer_task is not None:
+                self._wakeup.set()
+                self._full.set()
+                await self._writer_task
+        finally:
+            await self._release()
+            self._state = _State.CLOSED
+            self._closed.set()
+
+    async def _release(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await pool.close()
+        except Exception:
+            # A connection that will not close politely (server gone) is dropped.
+            pool.terminate()
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` unless ``SELECT 1`` answers."""
+        await self._fetchval("ping", "SELECT 1")
+
+    # -- threads -------------------------------------------------------------------------
+
+    async def ensure_dm(self, a: str, b: str) -> Thread:
+        thread = dm_thread_id(a, b)
+        members = sorted({a, b})
+        async with self._connection("ensure_dm") as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO threads (id, kind) VALUES ($1, 'dm') ON CONFLICT DO NOTHING", thread
+            )
+            await conn.execute(
+                "INSERT INTO members (thread, user_id) SELECT $1, unnest($2::text[])"
+                " ON CONFLICT DO NOTHING",
+                thread,
+                members,
+            )
+        return Thread(thread, "dm", tuple(members))
+
+    async def create_group(self, members: Sequence[str], title: str | None = None) -> Thread:
+        unique = sorted(set(members))
+        async with self._connection("create_group") as conn, conn.transaction():
+            while True:
+                # token_urlsafe draws from [A-Za-z0-9_-]: no ':' after the prefix.
+                thread = "g:" + secrets.token_urlsafe(12)
+                created = await conn.fetchval(
+                    "INSERT INTO threads (id, kind, title) VALUES ($1, 'group', $2)"
+                    " ON CONFLICT DO NOTHING RETURNING true",
+                    thread,
+                    title,
+                )
+                if created:
+                    break
+            await conn.execute(
+                "INSERT INTO members (thread, user_id) SELECT $1, unnest($2::text[])",
+                thread,
+                unique,
+            )
+        return Thread(thread, "group", tuple(unique), title)
+
+    async def get_thread(self, thread: str) -> Thread | None:
+        row = await self._fetchrow(
+            "get_thread",
+            "SELECT kind, title, ARRAY(SELECT user_id FROM members WHERE thread = $1"
+            " ORDER BY user_id) FROM threads WHERE id = $1",
+            thread,
+        )
+        if row is None:
+            return None
+        kind, title, members = row
+        return Thread(thread, kind, tuple(members), title)
+
+    async def change_members(
+        self, thread: str, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> Thread:
+        """Add then remove members of a group thread.
+
+        Raise :class:`ThreadNotFound`, or :class:`StoreError` for a DM thread: a DM's
+        members are fixed by its id.
+        """
+        async with self._connection("change_members") as conn, conn.transaction():
+            row = await conn.fetchrow("SELECT kind, title FROM threads WHERE id = $1", thread)
+            if row is None:
+                raise ThreadNotFound(thread)
+            kind, title = row
+            if kind == "dm":
+                raise StoreError("a DM's members cannot change")
+            await conn.execute(
+                "INSERT INTO members (thread, user_id) SELECT $1, unnest($2::text[])"
+                " ON CONFLICT DO NOTHING",
+                thread,
+                list(add),
+            )
+            await conn.execute(
+                "DELETE FROM members WHERE thread = $1 AND user_id = ANY($2::text[])",
+                thread,
+                list(remove),
+            )
+            members = await conn.fetchval(
+                "SELECT ARRAY(SELECT user_id FROM members WHERE thread = $1 ORDER BY user_id)",
+                thread,
+            )
+        return Thread(thread, kind, tuple(members), title)
+
+    async def threads_of(self, user: str) -> list[ThreadSummary]:
+        """``user``'s threads, the one with the newest message first; threads without a
+        message come last, the most recently created first."""
+        rows = await self._fetch(
+            "threads_of",
+            """
+            SELECT t.id, t.kind, t.title, mb.read_seq,
+                   ARRAY(SELECT user_id FROM members WHERE thread = t.id ORDER BY user_id),
+                   (SELECT count(*) FROM messages AS m
+                     WHERE m.thread = t.id AND m.seq > mb.read_seq
+                       AND m.sender IS DISTINCT FROM $1),
+                   l.seq, l.pos, l.sender, l.cid, l.body, l.meta, l.ts
+            FROM members AS mb
+            JOIN threads AS t ON t.id = mb.thread
+            LEFT JOIN messages AS l ON l.thread = t.id AND l.seq = t.last_seq
+            WHERE mb.user_id = $1
+            ORDER BY t.last_pos DESC, t.created DESC
+            """,
+            user,
+        )
+        summaries = []
+        for row in rows:
+            thread, kind, title, read_seq, members, unread = row[:6]
+            seq, pos, sender, cid, body, meta, ts = row[6:]
+            last = None
+            if seq is not None:
+                last = StoredMessage(thread, seq, pos, str(pos), sender, body, meta, cid, ts)
+            info = Thread(thread, kind, tuple(members), title)
+            summaries.append(ThreadSummary(info, last, unread, read_seq))
+        return summaries
+
+    async def shares_thread(self, a: str, b: str) -> bool:
+        shared = await self._fetchval(
+            "shares_thread",
+            "SELECT EXISTS (SELECT 1 FROM members AS ma JOIN members AS mb"
+            " ON mb.thread = ma.thread AND mb.user_id = $2 WHERE ma.user_id = $1)",
+            a,
+            b,
+        )
+        return bool(shared)
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def append(self, message: NewMessage) -> Appended:
+        if self._state is not _State.OPEN:
+            raise StoreUnavailable("the store is closed")
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(message, future))
+        self._wakeup.set()
+        if len(self._pending) >= self._batch_max:
+            self._full.set()
+        return await future
+
+    async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:
+        limit = max(limit, 0)
+        rows = await self._fetch(
+            "history",
+            f"SELECT {COLUMNS} FROM messages WHERE thread = $1 AND seq < $2"
+            " ORDER BY seq DESC LIMIT $3",
+            thread,
+            before if before is not None else _NO_BOUND,
+            limit + 1,
+        )
+        page = [row_to_message(row) for row in rows[:limit]]
+        page.reverse()
+        return HistoryPage(page, len(rows) > limit)
+
+    async def messages_after(self, user: str, pos: int, limit: int) -> list[StoredMessage]:
+        rows = await self._fetch(
+            "messages_after",
+            "SELECT m.thread, m.seq, m.pos, m.sender, m.cid, m.body, m.meta, m.ts"
+            " FROM members AS mb JOIN messages AS m ON m.thread = mb.thread"
+            " WHERE mb.user_id = $1 AND m.pos > $2 ORDER BY m.pos LIMIT $3",
+            user,
+            pos,
+            max(limit, 0),
+        )
+        return [row_to_message(row) for row in rows]
+
+    async def head(self) -> int:
+        # The counter only ever advances by the messages a batch stored, in the same
+        # transaction: it is the largest committed pos.
+        return int(await self._fetchval("head", "SELECT last FROM positions"))
+
+    # -- read pointers -------------------------------------------------------------------
+
+    async def mark_read(self, thread: str, user: str, seq: int) -> int:
+        """Raise the read pointer (never lower it, never past the last seq) and return it.
+
+        Raise :class:`ThreadNotFound` or :class:`NotAMember`.
+        """
+        row = await self._fetchrow(
+            "mark_read",
+            """
+            WITH moved AS (
+                UPDATE members AS mb
+                SET read_seq = GREATEST(mb.read_seq, LEAST($3::bigint, t.last_seq))
+                FROM threads AS t
+                WHERE t.id = mb.thread AND mb.thread = $1 AND mb.user_id = $2
+                RETURNING mb.read_seq
+            )
+            SELECT (SELECT read_seq FROM moved), EXISTS (SELECT 1 FROM threads WHERE id = $1)
+            """,
+            thread,
+            user,
+            seq,
+        )
+        assert row is not None
+        stored, exists = row
+        if not exists:
+            raise ThreadNotFound(thread)
+        if stored is None:
+            raise NotAMember(f"{user} is not a member of {thread}")
+        return int(stored)
+
+    # -- posts and likes -----------------------------------------------------------------
+
+    async def set_post_owner(self, post: str, owner: str) -> None:
+        async with self._connection("set_post_owner") as conn:
+            await social.set_post_owner(conn, post, owner)
+
+    async def post_owner(self, post: str) -> str | None:
+        async with self._connection("post_owner") as conn:
+            return await social.post_owner(conn, post)
+
+    async def set_like(self, post: str, user: str, on: bool) -> LikeChange:
+        async with self._connection("set_like") as conn:
+            return await social.set_like(conn, post, user, on)
+
+    async def like_count(self, post: str) -> int:
+        async with self._connection("like_count") as conn:
+            return await social.like_count(conn, post)
+
+    # -- devices (push) ------------------------------------------------------------------
+
+    async def add_device(self, user: str, token: str, platform: str) -> None:
+        async with self._connection("add_device") as conn:
+            await social.add_device(conn, user, token, platform)
+
+    async def remove_device(self, token: str) -> bool:
+        async with self._connection("remove_device") as conn:
+            return await social.remove_device(conn, token)
+
+    async def devices_of(self, users: Sequence[str]) -> list[DeviceToken]:
+        async with self._connection("devices_of") as conn:
+            return await social.devices_of(conn, users)
+
+    # -- presence ------------------------------------------------------------------------
+
+    async def set_last_seen(self, user: str, ts: int) -> None:
+        async with self._connection("set_last_seen") as conn:
+            await social.set_last_seen(conn, user, ts)
+
+    async def last_seen(self, users: Sequence[str]) -> dict[str, int]:
+        async with self._connection("last_seen") as conn:
+            return await social.last_seen(conn, users)
+
+    # -- the writer task -----------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        """Take batches of queued appends and commit them, until closing and drained."""
+        idle = True
+        try:
+            while True:
+                if not self._pending:
+                    if self._state is not _State.OPEN:
+                        return
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    idle = True
+                    continue
+                if idle and self._batch_window > 0 and self._state is _State.OPEN:
+                    # Only an idle writer waits: a busy one finds the next batch queued.
+                    if len(self._pending) < self._batch_max:
+                        self._full.clear()
+                        try:
+                            async with asyncio.timeout(self._batch_window):
+                                await self._full.wait()
+                        except TimeoutError:
+                            pass
+                count = min(len(self._pending), self._batch_max)
+                batch = [self._pending.popleft() for _ in range(count)]
+                if len(self._pending) < self._batch_max:
+                    self._full.clear()
+                await self._commit(batch)
+                idle = not self._pending
+        finally:
+            # Only reached with work left when the task is cancelled: nobody waits forever.
+            self._fail(list(self._pending), StoreUnavailable("the store was stopped"))
+            self._pending.clear()
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        # An append whose caller gave up (cancelled) is not written.
+        live = [entry for entry in batch if not entry.future.done()]
+        if not live:
+            return
+        try:
+            if self._pool is None:
+                raise StoreUnavailable("the store is closed")
+            async with self._pool.acquire(timeout=self._timeout) as conn:
+                results = await append_batch(conn, [entry.message for entry in live])
+        except StoreUnavailable as exc:
+            self._fail(live, exc)
+            return
+        except Exception as exc:
+            if is_unavailable(exc):
+                error = StoreUnavailable(f"postgres append: {type(exc).__name__}: {exc}")
+            else:
+                log.exception("postgres store: a batch of %d appends failed", len(live))
+                error = StoreUnavailable("the batch could not be committed")
+            error.__cause__ = exc
+            self._fail(live, error)
+            return
+        self.batch_sizes[len(live)] += 1
+        for entry, result in zip(live, results, strict=True):
+            if entry.future.done():
+                continue
+            if isinstance(result, StoreError):
+                entry.future.set_exception(result)
+            else:
+                entry.future.set_result(result)
+
+    @staticmethod
+    def _fail(batch: list[_Pending], error: StoreError) -> None:
+        for entry in batch:
+            if not entry.future.done():
+                entry.future.set_exception(error)
+
+    # -- the pool ------------------------------------------------------------------------
+
+    def _connection(self, what: str) -> _Acquired:
+        if self._pool is None or self._state is not _State.OPEN:
+            raise StoreUnavailable("the store is closed")
+        return _Acquired(self._pool, what, self._timeout)
+
+    async def _fetch(self, what: str, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self._connection(what) as conn:
+            return await conn.fetch(query, *args)
+
+    async def _fetchrow(self, what: str, query: str, *args: Any) -> asyncpg.Record | None:
+        async with self._connection(what) as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def _fetchval(self, what: str, query: str, *args: Any) -> Any:
+        async with self._connection(what) as conn:
+            return await conn.fetchval(query, *args)
+
+
+class _Acquired:
+    """``async with``: a pool connection, with unavailability mapped to StoreUnavailable."""
+
+    def __init__(self, pool: asyncpg.Pool, what: str, timeout: float) -> None:
+        self._pool = pool
+        self._what = what
+        self._timeout = timeout
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        with unavailable(self._what):
+            self._conn = await self._pool.acquire(timeout=self._timeout)
+        return self._conn
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await self._pool.release(conn)
+            except Exception:
+                log.debug("postgres store: releasing a connection failed", exc_info=True)
+        if exc is not None and is_unavailable(exc):
+            raise StoreUnavailable(f"postgres {self._what}: {type(exc).__name__}: {exc}") from exc
