@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from protocol.codec import Codec
-from protocol.frames import Message, Receipt, TypingEvent
+from protocol.frames import Likes, Message, Notification, Presence, Receipt, TypingEvent
 from protocol.validation import format_cursor
 
 
@@ -50,7 +50,35 @@ class TypingChange(msgspec.Struct, tag="t", array_like=True, frozen=True):
     origin: str | None
 
 
-Event = MessageEvent | ReceiptEvent | TypingChange
+class NotificationEvent(msgspec.Struct, tag="n", array_like=True, frozen=True):
+    """A backend's notification for a user's sessions."""
+
+    nid: str
+    data: dict[str, Any]
+    ts: int
+    origin: str | None = None
+
+
+class PresenceChange(msgspec.Struct, tag="p", array_like=True, frozen=True):
+    """``user`` came online or went offline (published to the ``presence:<user>`` topic)."""
+
+    user: str
+    online: bool
+    last_seen: int | None
+    origin: str | None = None
+
+
+class LikesCount(msgspec.Struct, tag="l", array_like=True, frozen=True):
+    """The like count of ``post`` (published to the ``post:<id>`` topic, coalesced)."""
+
+    post: str
+    count: int
+    origin: str | None = None
+
+
+Event = (
+    MessageEvent | ReceiptEvent | TypingChange | NotificationEvent | PresenceChange | LikesCount
+)
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Event)
@@ -111,4 +139,10 @@ class Delivery:
             return message_frame(event, with_cid=own)
         if isinstance(event, ReceiptEvent):
             return Receipt(thread=event.thread, user=event.user, seq=event.seq)
-        return TypingEvent(thread=event.thread, user=event.user, on=event.on)
+        if isinstance(event, TypingChange):
+            return TypingEvent(thread=event.thread, user=event.user, on=event.on)
+        if isinstance(event, NotificationEvent):
+            return Notification(nid=event.nid, data=event.data, ts=event.ts)
+        if isinstance(event, PresenceChange):
+            return Presence(user=event.user, online=event.online, last_seen=event.last_seen)
+        return Likes(post=event.post, count=event.count)

@@ -14,7 +14,7 @@ from typing import Protocol
 import msgspec
 
 from realtime.broker.base import Broker
-from realtime.broker.channels import parse_channel, user_channel
+from realtime.broker.channels import parse_channel, topic_channel, user_channel
 from realtime.events import Delivery, decode_event
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class LocalSession(Protocol):
 
     id: str
     user: str
+    topics: set[str]
 
     def deliver(self, delivery: Delivery) -> None:
         """Queue ``delivery`` for the client. Must not block."""
@@ -37,6 +38,7 @@ class Hub:
         self._broker = broker
         self._on_reset = on_reset
         self._by_user: dict[str, set[LocalSession]] = {}
+        self._by_topic: dict[str, set[LocalSession]] = {}
         # A publication to many local users arrives once per channel with the same bytes
         # (in-process) or equal bytes (Redis): decode and encode it once for all of them.
         self._last_data: bytes | None = None
@@ -55,7 +57,10 @@ class Hub:
             sessions.add(session)
 
     async def detach(self, session: LocalSession) -> None:
-        """Forget ``session``; the last of a user's sessions drops the subscription."""
+        """Forget ``session`` and its topics; the last of a user's sessions drops the
+        subscription."""
+        for topic in list(session.topics):
+            await self.unfollow(session, topic)
         sessions = self._by_user.get(session.user)
         if sessions is None or session not in sessions:
             return
@@ -63,6 +68,27 @@ class Hub:
         if not sessions:
             del self._by_user[session.user]
             await self._broker.unsubscribe(user_channel(session.user))
+
+    async def follow(self, session: LocalSession, topic: str) -> None:
+        """Deliver ``topic``'s publications to ``session`` too. Idempotent."""
+        session.topics.add(topic)
+        sessions = self._by_topic.get(topic)
+        if sessions is None:
+            self._by_topic[topic] = {session}
+            await self._broker.subscribe(topic_channel(topic))
+        else:
+            sessions.add(session)
+
+    async def unfollow(self, session: LocalSession, topic: str) -> None:
+        """Stop delivering ``topic`` to ``session``. Idempotent."""
+        session.topics.discard(topic)
+        sessions = self._by_topic.get(topic)
+        if sessions is None or session not in sessions:
+            return
+        sessions.discard(session)
+        if not sessions:
+            del self._by_topic[topic]
+            await self._broker.unsubscribe(topic_channel(topic))
 
     def count(self, user: str) -> int:
         """How many sessions ``user`` has on this node."""
@@ -82,9 +108,10 @@ class Hub:
 
     def publication(self, channel: str, data: bytes) -> None:
         parsed = parse_channel(channel)
-        if parsed is None or parsed[0] != "user":
+        if parsed is None:
             return
-        sessions = self._by_user.get(parsed[1])
+        kind, name = parsed
+        sessions = (self._by_user if kind == "user" else self._by_topic).get(name)
         if not sessions:
             return
         delivery = self._decode(data)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from presence.memory import MemoryPresence
+from presence.presence import Presence
 from protocol.codec import codec_for
 from protocol.errors import CloseCode
 from realtime.auth import Identity, TokenVerifier, mint_token
@@ -26,7 +28,12 @@ from realtime.config import Config
 from realtime.http_api import make_api_app
 from realtime.hub import Hub
 from realtime.server import make_public_app
-from realtime.services.messaging import MessagingService
+from realtime.services import Services
+from realtime.services.likes import LikesService
+from realtime.services.messaging import MessagingService, now_ms
+from realtime.services.presence import PresenceService
+from realtime.services.publisher import Publisher
+from realtime.services.typing import TypingService
 from realtime.session import Session
 from realtime.store.base import Store, StoreUnavailable
 
@@ -61,6 +68,15 @@ def make_broker(config: Config) -> Broker:
     return MemoryBroker()
 
 
+def make_presence(config: Config) -> Presence:
+    """Presence shared through Redis in a cluster, in-process otherwise."""
+    if config.redis_url:
+        from presence.redis import RedisPresence
+
+        return RedisPresence(config.redis_url)
+    return MemoryPresence()
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket; port 0 picks a free one (tests)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -83,7 +99,17 @@ class Node:
         self.broker = broker if broker is not None else make_broker(config)
         self.verifier = TokenVerifier(config.jwt_secret)
         self.hub = Hub(self.broker, on_reset=self._broker_reset)
-        self.messaging = MessagingService(self.store, self.broker)
+        self.presence = make_presence(config)
+        publisher = Publisher(self.broker)
+        messaging = MessagingService(self.store, publisher)
+        self.services = Services(
+            publisher=publisher,
+            messaging=messaging,
+            typing=TypingService(messaging, publisher),
+            likes=LikesService(self.store, publisher, wall_clock=now_ms),
+            presence=PresenceService(self.presence, self.store, publisher, now_ms),
+        )
+        self.messaging = messaging
         self.draining = False
         self._sessions: set[Session] = set()
         self._per_user: Counter[str] = Counter()
@@ -99,6 +125,8 @@ class Node:
         """Open the store, connect the broker, and listen on both ports."""
         await self.store.open()
         await self.broker.start(self.hub)
+        await self.presence.start()
+        await self.services.likes.start()
         public = make_public_app(self)
         api = make_api_app(self)
         for app, port in ((public, self.config.port), (api, self.config.api_port)):
@@ -110,6 +138,8 @@ class Node:
             self._runners.append(runner)
             self._sockets.append(sock)
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expiry-sweep"))
+        self._tasks.append(asyncio.create_task(self.services.typing.run_expiry(),
+                                               name="typing-expiry"))
         log.info("node %s listening: ws %s, api %s", self.id, self.ws_url, self.api_url)
 
     async def drain(self, code: int = CloseCode.SERVICE_RESTART) -> None:
@@ -141,6 +171,8 @@ class Node:
         # accepted send is committed before the process ends.
         for runner in self._runners:
             await runner.cleanup()
+        await self.services.likes.close()
+        await self.presence.close()
         await self.broker.close()
         await self.store.close()
 
@@ -194,7 +226,7 @@ class Node:
             session = Session(
                 session_id=secrets.token_urlsafe(9), user=identity.user, exp=identity.exp,
                 ws=ws, codec=codec_for(ws.ws_protocol), node_id=self.id,
-                limits=self.config.limits, hub=self.hub, messaging=self.messaging,
+                limits=self.config.limits, hub=self.hub, services=self.services,
                 verifier=self.verifier,
             )
             self._sessions.add(session)

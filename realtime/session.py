@@ -46,15 +46,15 @@ from protocol.frames import (
     Welcome,
 )
 from protocol.limits import Limits
-from protocol.validation import format_cursor, parse_cursor, validate
+from protocol.validation import format_cursor, parse_cursor, parse_topic, validate
 from realtime.auth import AuthError, TokenVerifier
-from realtime.errors import RequestError
-from realtime.events import Delivery, MessageEvent, message_frame
+from realtime.errors import RequestError, unavailable
+from realtime.events import Delivery, LikesCount, MessageEvent, message_frame
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
 from realtime.send_queue import SendQueue
-from realtime.services.messaging import MessagingService
-from realtime.store.base import StoredMessage
+from realtime.services import Services
+from realtime.store.base import StoredMessage, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class Session:
         node_id: str,
         limits: Limits,
         hub: Hub,
-        messaging: MessagingService,
+        services: Services,
         verifier: TokenVerifier,
         on_expiry: Callable[[Session], None] | None = None,
     ) -> None:
@@ -97,7 +97,9 @@ class Session:
         self._node_id = node_id
         self._limits = limits
         self._hub = hub
-        self._messaging = messaging
+        self._services = services
+        self._messaging = services.messaging
+        self.topics: set[str] = set()
         self._verifier = verifier
         self.state = State.LIVE
         self._held: list[Delivery] = []
@@ -114,9 +116,9 @@ class Session:
             ListThreads: self._on_threads,
             Ping: self._on_ping,
             Refresh: self._on_refresh,
-            Like: self._on_unsupported,
-            Subscribe: self._on_unsupported,
-            Unsubscribe: self._on_unsupported,
+            Like: self._on_like,
+            Subscribe: self._on_subscribe,
+            Unsubscribe: self._on_unsubscribe,
             Device: self._on_unsupported,
         }
 
@@ -128,7 +130,9 @@ class Session:
         if cursor is not None:
             self.state = State.SYNCING  # hold live messages from the moment we attach
         await self._hub.attach(self)
+        presence = self._services.presence
         try:
+            await presence.joined(self.user, self.id)
             head = await self._messaging.head()
             self.send(Welcome(user=self.user, session=self.id, node=self._node_id,
                               cursor=format_cursor(head), limits=self._limits.as_welcome()))
@@ -142,6 +146,10 @@ class Session:
         finally:
             self.state = State.CLOSED
             await self._hub.detach(self)
+            try:
+                await presence.left(self.user, self.id)
+            except StoreUnavailable:
+                log.warning("session %s: last seen of %s not stored", self.id, self.user)
             # Acked means durable: the sends already handed to the store finish, even
             # though their acks can no longer reach anyone.
             if self._in_flight:
@@ -233,9 +241,41 @@ class Session:
             return
         m = appended.message
         self.send(Ack(id=frame.id, thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
+        await self._services.typing.message_sent(self.user, thread)
 
     async def _on_typing(self, frame: Typing) -> None:
-        await self._messaging.typing(self.user, frame.thread, frame.on, origin=self.id)
+        await self._services.typing.typing(self.user, frame.thread, frame.on)
+
+    async def _on_like(self, frame: Like) -> None:
+        try:
+            count = await self._services.likes.like(self.user, frame.post, frame.on)
+        except StoreUnavailable as exc:
+            raise unavailable("the store") from exc
+        self.send(Ack(id=frame.id, post=frame.post, count=count))
+
+    async def _on_subscribe(self, frame: Subscribe) -> None:
+        kind, name = parse_topic(frame.topic, frame.id)
+        if frame.topic not in self.topics:
+            if len(self.topics) >= self._limits.max_topics:
+                raise RequestError(ErrorCode.FORBIDDEN,
+                                   f"too many subscriptions (at most {self._limits.max_topics})")
+            if kind == "presence" and not await self._services.presence.may_watch(
+                    self.user, name):
+                raise RequestError(ErrorCode.FORBIDDEN, "you share no thread with this user")
+            await self._hub.follow(self, frame.topic)
+        self.send(Ack(id=frame.id))
+        # The current state at once, after the ack: from here on, changes follow.
+        if kind == "presence":
+            (state,) = await self._services.presence.states([name])
+            self.deliver(Delivery(state))
+        else:
+            count = await self._services.likes.count(name)
+            self.deliver(Delivery(LikesCount(post=name, count=count)))
+
+    async def _on_unsubscribe(self, frame: Unsubscribe) -> None:
+        parse_topic(frame.topic, frame.id)
+        await self._hub.unfollow(self, frame.topic)
+        self.send(Ack(id=frame.id))
 
     async def _on_read(self, frame: Read) -> None:
         pointer = await self._messaging.read(self.user, frame.thread, frame.seq, origin=self.id)

@@ -17,10 +17,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from protocol.errors import ErrorCode
-from realtime.broker.base import Broker, BrokerUnavailable
-from realtime.broker.channels import user_channel
 from realtime.errors import RequestError, forbidden_thread, unavailable
-from realtime.events import Event, MessageEvent, ReceiptEvent, TypingChange, encode_event
+from realtime.events import Event, MessageEvent, ReceiptEvent
+from realtime.services.publisher import Publisher
 from realtime.store.base import (
     Appended,
     HistoryPage,
@@ -81,10 +80,10 @@ class ThreadCache:
 class MessagingService:
     """What sessions and the HTTP API do with threads and messages."""
 
-    def __init__(self, store: Store, broker: Broker, *,
+    def __init__(self, store: Store, publisher: Publisher, *,
                  clock: Callable[[], int] = now_ms) -> None:
         self.store = store
-        self._broker = broker
+        self._publisher = publisher
         self._clock = clock
         self.threads = ThreadCache(store)
 
@@ -177,24 +176,11 @@ class MessagingService:
                                                         seq=pointer, origin=origin))
         return pointer
 
-    async def typing(self, user: str, thread_id: str, on: bool, *,
-                     origin: str | None = None) -> None:
-        """Relay a typing change to the other members; never stored."""
-        thread = await self.thread_for(user, thread=thread_id)
-        others = [m for m in thread.members if m != user]
-        await self.publish(others, TypingChange(thread=thread.id, user=user, on=on,
-                                                origin=origin))
-
     # -- plumbing --------------------------------------------------------------------
 
     async def publish(self, users: Sequence[str], event: Event) -> None:
-        """Publish ``event`` to each user's channel; a broker failure is logged, not raised,
-        because everything it carries is either ephemeral or recoverable from the store."""
-        try:
-            await self._broker.publish([user_channel(u) for u in users], encode_event(event))
-        except BrokerUnavailable:
-            log.warning("broker unavailable: a publication to %d users is left to sync",
-                        len(users))
+        """Publish ``event`` to each user's sessions (see :class:`Publisher`)."""
+        await self._publisher.to_users(users, event)
 
     async def _guard(self, awaitable: Any) -> Any:
         try:
