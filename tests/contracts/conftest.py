@@ -40,9 +40,10 @@ def postgres_location(request: pytest.FixtureRequest, tmp_path: Path) -> StoreLo
         module = importlib.import_module("realtime.store.postgres")
     except ModuleNotFoundError:
         pytest.skip("realtime.store.postgres does not exist yet")
-    # A fresh, empty database per test; dropped when the test ends.
+    # A fresh, empty database per test; dropped when the test ends. A cluster runs
+    # `realtime migrate` once; here each store applies the schema as it opens.
     dsn = request.getfixturevalue("postgres_dsn")
-    return StoreLocation("postgres", lambda: module.PostgresStore(dsn))
+    return StoreLocation("postgres", lambda: module.PostgresStore(dsn, migrate=True))
 
 
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], StoreLocation]] = {
