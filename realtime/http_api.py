@@ -1,26 +1,391 @@
-"""The internal HTTP API (its own port, ``X-API-Key`` on every /v1 call)."""
+"""The internal HTTP API: its own port, for backends and operators, never for clients.
+
+Every ``/v1`` call needs ``X-API-Key`` (compared in constant time); a missing or wrong
+key is refused with 401 before anything else happens. ``/healthz``, ``/readyz``,
+``/metrics`` and the OpenAPI document at ``/v1/openapi.json`` need no key.
+
+Bodies are JSON, decoded with the :mod:`realtime.http_schema` types. Every refusal is a
+JSON ``{code, message}`` with the status that fits the code (``realtime.errors``), the
+same shape as a refused WebSocket handshake. Our own bugs answer 500 ``internal`` with
+details only in the log.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
 from aiohttp import web
+
+from protocol.errors import ErrorCode
+from protocol.frames import Message
+from protocol.validation import PLATFORMS, is_post_id, is_thread_id, is_user_id
+from realtime import metrics
+from realtime.errors import HTTP_STATUS, RequestError, unavailable
+from realtime.events import NotificationEvent
+from realtime.http_schema import (
+    MAX_USERS_PER_CALL,
+    ChangeMembers,
+    CreateThread,
+    ErrorBody,
+    Health,
+    LikeCount,
+    Members,
+    MessagesPage,
+    Notified,
+    Notify,
+    Ok,
+    Posted,
+    PostMessage,
+    PostOwner,
+    PresenceEntry,
+    PresenceList,
+    Readiness,
+    RegisterDevice,
+    SetLike,
+    SetPostOwner,
+    ThreadCreated,
+)
+from realtime.openapi import openapi_document
+from realtime.services.messaging import now_ms
+from realtime.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
     from realtime.node import Node
 
+log = logging.getLogger(__name__)
+
+MAX_REQUEST = 2**20
+"""Largest request body, bytes: a notify to the most users a call may name fits."""
+MAX_NOTIFY_DATA = 4096
+"""Largest ``notify`` data, bytes as JSON (an FCM payload is at most 4 KiB)."""
+HISTORY_DEFAULT = 50
+PUBLIC_PATHS = frozenset({"/v1/openapi.json"})
+
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# HTTP refusals raised by aiohttp itself (no route, wrong method, body too large),
+# named with the protocol's codes.
+_CODE_FOR_STATUS: dict[int, ErrorCode] = {
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    413: ErrorCode.TOO_LARGE,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.UNAVAILABLE,
+}
+
+
+# -- answers and refusals --------------------------------------------------------------
+
+
+def answer(body: msgspec.Struct, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(body), status=status,
+                        content_type="application/json")
+
+
+def refusal(code: ErrorCode, message: str, status: int | None = None) -> web.Response:
+    """The ``{code, message}`` answer; ``status`` defaults to the one that fits ``code``."""
+    return answer(ErrorBody(code=str(code), message=message),  # type: ignore[arg-type]
+                  status or HTTP_STATUS[code])
+
+
+def bad_request(message: str) -> RequestError:
+    return RequestError(ErrorCode.BAD_REQUEST, message)
+
+
+def not_found(what: str) -> RequestError:
+    return RequestError(ErrorCode.NOT_FOUND, f"no such {what}")
+
+
+@web.middleware
+async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a ``{code, message}`` answer."""
+    try:
+        return await handler(request)
+    except RequestError as exc:
+        return refusal(exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _CODE_FOR_STATUS.get(exc.status, ErrorCode.BAD_REQUEST)
+        return refusal(code, exc.reason.lower(), exc.status)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return refusal(ErrorCode.INTERNAL, "internal error")
+
+
+def require_key(api_key: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Middleware: ``/v1`` calls need ``X-API-Key`` equal to ``api_key``. An empty
+    ``api_key`` refuses every call: the API is never open by accident."""
+    expected = api_key.encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/v1/") and request.path not in PUBLIC_PATHS:
+            # surrogateescape: a header that is not UTF-8 still compares (unequal).
+            given = request.headers.get("X-API-Key", "").encode("utf-8", "surrogateescape")
+            if not expected or not hmac.compare_digest(given, expected):
+                return refusal(ErrorCode.UNAUTHORIZED, "missing or wrong X-API-Key")
+        return await handler(request)
+
+    return check
+
+
+# -- input -----------------------------------------------------------------------------
+
+
+async def decode(request: web.Request, kind: type[T]) -> T:
+    """The request's JSON body as ``kind``; 400 with the decoder's message otherwise."""
+    raw = await request.read()
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.DecodeError as exc:
+        raise bad_request(str(exc)) from None
+
+
+def check_users(users: list[str], name: str) -> list[str]:
+    """``users`` without duplicates, in order; 400 unless each is a user id."""
+    for user in users:
+        if not is_user_id(user):
+            raise bad_request(f"{name}: {user!r} is not a user id "
+                              "(1..64 characters of [A-Za-z0-9_.@+-])")
+    return list(dict.fromkeys(users))
+
+
+def utf8_size(name: str, text: str) -> int:
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        raise bad_request(f"{name} is not valid Unicode") from None
+
+
+def json_size(name: str, value: Any) -> int:
+    """Bytes of ``value`` as JSON; 400 unless every node can also carry it as
+    MessagePack (JSON integers are unbounded, MessagePack's are not)."""
+    try:
+        msgspec.msgpack.encode(value)
+        return len(msgspec.json.encode(value))
+    except (TypeError, ValueError, OverflowError, UnicodeEncodeError):
+        raise bad_request(f"{name} must hold only JSON values that fit 64-bit integers "
+                          "and valid Unicode") from None
+
+
+def too_large(name: str, size: int, limit: int) -> RequestError:
+    return RequestError(ErrorCode.TOO_LARGE,
+                        f"{name} is {size} bytes, more than the limit of {limit}")
+
+
+def path_thread(request: web.Request) -> str:
+    thread = request.match_info["thread"]
+    if not is_thread_id(thread):
+        raise bad_request("thread must be 1..128 printable ASCII characters, no spaces")
+    return thread
+
+
+def path_post(request: web.Request) -> str:
+    post = request.match_info["post"]
+    if not is_post_id(post):
+        raise bad_request("post must be 1..128 characters of [A-Za-z0-9_.:@+-]")
+    return post
+
+
+def query_int(request: web.Request, name: str, *, minimum: int) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < minimum:
+        raise bad_request(f"{name} must be an integer >= {minimum}")
+    return int(raw)
+
+
+async def from_store(awaitable: Awaitable[T]) -> T:
+    try:
+        return await awaitable
+    except StoreUnavailable as exc:
+        raise unavailable("the store") from exc
+
+
+# -- the application -------------------------------------------------------------------
+
+
+class HttpApi:
+    """The handlers, bound to one node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.limits = node.config.limits
+        self._openapi = msgspec.json.encode(openapi_document())
+
+    def add_routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/healthz", self.healthz)
+        r.add_get("/readyz", self.readyz)
+        r.add_get("/metrics", self.metrics)
+        r.add_get("/v1/openapi.json", self.openapi)
+        r.add_post("/v1/threads", self.create_thread)
+        r.add_post("/v1/threads/{thread}/members", self.change_members)
+        r.add_post("/v1/threads/{thread}/messages", self.post_message)
+        r.add_get("/v1/threads/{thread}/messages", self.history)
+        r.add_post("/v1/notify", self.notify)
+        r.add_put("/v1/posts/{post}", self.set_post_owner)
+        r.add_post("/v1/posts/{post}/likes", self.set_like)
+        r.add_get("/v1/posts/{post}/likes", self.like_count)
+        r.add_post("/v1/devices", self.add_device)
+        r.add_delete("/v1/devices/{token}", self.remove_device)
+        r.add_get("/v1/presence", self.presence)
+
+    # -- operations --------------------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return answer(Health(ok=True))
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        ready, checks = await self.node.readiness()
+        return answer(Readiness(ready=ready, store=checks["store"], broker=checks["broker"]),
+                      200 if ready else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=metrics.exposition(),
+                            headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._openapi, content_type="application/json")
+
+    # -- threads -----------------------------------------------------------------------
+
+    async def create_thread(self, request: web.Request) -> web.Response:
+        body = await decode(request, CreateThread)
+        members = check_users(body.members, "members")
+        thread = await self.node.messaging.create_group(members, body.title)
+        return answer(ThreadCreated(thread=thread.id))
+
+    async def change_members(self, request: web.Request) -> web.Response:
+        thread_id = path_thread(request)
+        body = await decode(request, ChangeMembers)
+        add = check_users(body.add, "add")
+        remove = check_users(body.remove, "remove")
+        # A DM's members are fixed by its id: the store refuses, answered 400 bad_request.
+        thread = await self.node.messaging.change_members(thread_id, add, remove)
+        return answer(Members(members=list(thread.members)))
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        thread_id = path_thread(request)
+        body = await decode(request, PostMessage)
+        sender = body.from_
+        if sender is not None and not is_user_id(sender):
+            raise bad_request("from must be a user id (1..64 characters of [A-Za-z0-9_.@+-])")
+        size = utf8_size("body", body.body)
+        if size > self.limits.max_body:
+            raise too_large("body", size, self.limits.max_body)
+        if body.meta is not None:
+            size = json_size("meta", body.meta)
+            if size > self.limits.max_meta:
+                raise too_large("meta as JSON", size, self.limits.max_meta)
+        thread = await self.node.messaging.find_thread(thread_id)
+        if sender is not None and sender not in thread.members:
+            raise RequestError(ErrorCode.FORBIDDEN, "from is not a member of this thread")
+        # Acked means durable: post() returns after the commit, and publishes to every
+        # member's sessions (origin None: no session gets an ack instead).
+        appended = await self.node.messaging.post(thread, sender, body.body, meta=body.meta,
+                                                  cid=body.cid)
+        m = appended.message
+        return answer(Posted(thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
+
+    async def history(self, request: web.Request) -> web.Response:
+        thread_id = path_thread(request)
+        before = query_int(request, "before", minimum=1)
+        limit = query_int(request, "limit", minimum=1) or HISTORY_DEFAULT
+        limit = min(limit, self.limits.max_history)
+        await self.node.messaging.find_thread(thread_id)
+        page = await self.node.messaging.history(None, thread_id, before, limit)
+        messages = [
+            Message(thread=m.thread, seq=m.seq, msg=m.msg, from_=m.sender, body=m.body,
+                    meta=m.meta, ts=m.ts, cid=m.cid)
+            for m in page.messages
+        ]
+        return answer(MessagesPage(messages=messages, more=page.more))
+
+    # -- notifications -----------------------------------------------------------------
+
+    async def notify(self, request: web.Request) -> web.Response:
+        body = await decode(request, Notify)
+        users = check_users(body.users, "users")
+        size = json_size("data", body.data)
+        if size > MAX_NOTIFY_DATA:
+            raise too_large("data as JSON", size, MAX_NOTIFY_DATA)
+        event = NotificationEvent(nid=secrets.token_urlsafe(12), data=body.data, ts=now_ms())
+        # Reached live: users with a session on this node. Other nodes' sessions get it
+        # too (it is published to every user's channel); presence will widen this list.
+        live = [u for u in users if self.node.hub.is_online(u)]
+        await self.node.messaging.publish(users, event)
+        # body.push is accepted and validated; nothing is queued until push exists.
+        return answer(Notified(nid=event.nid, live=live, pushed=[]))
+
+    # -- posts and likes ---------------------------------------------------------------
+    # The likes service, shared with the sockets: followers of the post get coalesced
+    # counts, and its owner a like notification.
+
+    async def set_post_owner(self, request: web.Request) -> web.Response:
+        post = path_post(request)
+        body = await decode(request, SetPostOwner)
+        owner = check_users([body.owner], "owner")[0]
+        await from_store(self.node.services.likes.set_owner(post, owner))
+        return answer(PostOwner(post=post, owner=owner))
+
+    async def set_like(self, request: web.Request) -> web.Response:
+        post = path_post(request)
+        body = await decode(request, SetLike)
+        user = check_users([body.user], "user")[0]
+        count = await from_store(self.node.services.likes.like(user, post, body.on))
+        return answer(LikeCount(post=post, count=count))
+
+    async def like_count(self, request: web.Request) -> web.Response:
+        post = path_post(request)
+        count = await from_store(self.node.services.likes.count(post))
+        return answer(LikeCount(post=post, count=count))
+
+    # -- devices and presence ----------------------------------------------------------
+
+    async def add_device(self, request: web.Request) -> web.Response:
+        body = await decode(request, RegisterDevice)
+        user = check_users([body.user], "user")[0]
+        assert body.platform in PLATFORMS  # the decoder enforces the enumeration
+        # Straight to the store until the push service owns device tokens.
+        await from_store(self.node.store.add_device(user, body.token, body.platform))
+        return answer(Ok(ok=True))
+
+    async def remove_device(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        if len(token) > 4096:
+            raise bad_request("token must be 1..4096 characters")
+        # Idempotent: forgetting a token that is not registered is not an error.
+        await from_store(self.node.store.remove_device(token))
+        return answer(Ok(ok=True))
+
+    async def presence(self, request: web.Request) -> web.Response:
+        raw = request.query.get("users", "")
+        names = [u for u in raw.split(",") if u]
+        if not names:
+            raise bad_request("users must name at least one user: ?users=a,b")
+        if len(names) > MAX_USERS_PER_CALL:
+            raise bad_request(f"users may name at most {MAX_USERS_PER_CALL} users")
+        users = check_users(names, "users")
+        states = await from_store(self.node.services.presence.states(users))
+        return answer(PresenceList(users=[
+            PresenceEntry(user=p.user, online=p.online, last_seen=p.last_seen) for p in states
+        ]))
+
 
 def make_api_app(node: Node) -> web.Application:
     """The application served on the internal API port."""
-    app = web.Application()
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
-    async def readyz(request: web.Request) -> web.Response:
-        ready, checks = await node.readiness()
-        return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)
-
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    app = web.Application(middlewares=[refusals, require_key(node.config.api_key)],
+                          client_max_size=MAX_REQUEST)
+    HttpApi(node).add_routes(app)
+    metrics.watch_node(node)
     return app

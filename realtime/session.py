@@ -47,6 +47,7 @@ from protocol.frames import (
 )
 from protocol.limits import Limits
 from protocol.validation import format_cursor, parse_cursor, parse_topic, validate
+from realtime import metrics
 from realtime.auth import AuthError, TokenVerifier
 from realtime.errors import RequestError, unavailable
 from realtime.events import Delivery, LikesCount, MessageEvent, message_frame
@@ -156,6 +157,7 @@ class Session:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
             self.queue.close(CloseCode.NORMAL)
             await writer
+            metrics.closed(self._ws.close_code)
 
     def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
         """Close the connection with ``code`` (see ``SendQueue.close``). Never blocks."""
@@ -171,12 +173,14 @@ class Session:
 
     def deliver(self, delivery: Delivery) -> None:
         """Called by the hub for each event addressed to this user (never blocks)."""
+        metrics.sent(type(delivery.event))
         if self.state is State.SYNCING:
             self._held.append(delivery)
         elif self.state is State.LIVE:
             self.queue.put(delivery.encoded(self.codec, self.user))
 
     def _error(self, request_id: int | str | None, code: ErrorCode, message: str) -> None:
+        metrics.error(code)
         self.send(Error(code=str(code), message=message, id=request_id))
 
     def _too_slow(self) -> None:
@@ -201,6 +205,8 @@ class Session:
         except ProtocolError as exc:
             self._error(exc.request_id, exc.code, exc.message)
             return
+        kind = type(frame)
+        metrics.received(kind)
         if not self._bucket.take(time.monotonic()):
             self._strikes += 1
             if self._strikes >= ABUSE_STRIKES:
@@ -209,13 +215,16 @@ class Session:
                 self._error(frame.id, ErrorCode.RATE_LIMITED, "too many frames, slow down")
             return
         self._strikes = 0
+        started = time.perf_counter()
         try:
-            await self._handlers[type(frame)](frame)
+            await self._handlers[kind](frame)
         except RequestError as exc:
             self._error(frame.id, exc.code, exc.message)
         except Exception:
-            log.exception("session %s: %s failed", self.id, type(frame).__name__)
+            log.exception("session %s: %s failed", self.id, kind.__name__)
             self._error(frame.id, ErrorCode.INTERNAL, "internal error")
+        finally:
+            metrics.command(kind, time.perf_counter() - started)
 
     async def _on_send(self, frame: Send) -> None:
         # The thread is resolved here, in frame order, and the commit awaited in a task:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from protocol.errors import ErrorCode
+from realtime import metrics
 from realtime.errors import RequestError, forbidden_thread, unavailable
 from realtime.events import Event, MessageEvent, ReceiptEvent
 from realtime.services.publisher import Publisher
@@ -105,6 +106,14 @@ class MessagingService:
             raise forbidden_thread()
         return found_thread
 
+    async def find_thread(self, thread_id: str) -> Thread:
+        """The thread ``thread_id`` for a trusted caller (the HTTP API), whoever its
+        members: ``not_found`` when it does not exist, unlike :meth:`thread_for`."""
+        thread = await self._guard(self.threads.get(thread_id))
+        if thread is None:
+            raise RequestError(ErrorCode.NOT_FOUND, "no such thread")
+        return thread
+
     async def create_group(self, members: Sequence[str], title: str | None) -> Thread:
         thread = await self._guard(self.store.create_group(members, title))
         self.threads.put(thread)
@@ -130,11 +139,13 @@ class MessagingService:
         ``origin`` is the sending session, which gets the ack instead of the message.
         Returns after the commit; a duplicate ``cid`` returns the original unpublished.
         """
+        started = time.perf_counter()
         try:
             appended = await self.store.append(
                 NewMessage(thread=thread.id, sender=sender, body=body, meta=meta, cid=cid,
                            ts=self._clock())
             )
+            metrics.APPEND_DURATION.observe(time.perf_counter() - started)
         except (ThreadNotFound, NotAMember) as exc:
             self.threads.forget(thread.id)
             raise forbidden_thread() from exc

@@ -1,0 +1,176 @@
+"""The bodies of the internal HTTP API, declared once as :class:`msgspec.Struct` types.
+
+Requests are decoded with these types, so a wrong type, a missing field or a value
+outside an enumeration is refused by the decoder itself (400 ``bad_request`` with its
+message); answers are encoded from them; and the OpenAPI document (``realtime.openapi``)
+is generated from the same declarations, so the document cannot drift from the code.
+
+Fields a request does not declare are ignored, as in client frames. Rules a type cannot
+express (user id syntax beyond the documented pattern, sizes in bytes) are checked by
+the handlers in ``realtime.http_api``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from protocol.frames import Int64, Message
+
+MAX_USERS_PER_CALL = 10_000
+"""Users one ``notify`` or ``presence`` call may name, and members one call may add."""
+
+UserId = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^[A-Za-z0-9_.@+\-]{1,64}$",
+                 description="1..64 characters of [A-Za-z0-9_.@+-]"),
+]
+UserList = Annotated[list[UserId], msgspec.Meta(max_length=MAX_USERS_PER_CALL)]
+Platform = Literal["android", "ios", "web"]
+
+
+class _Body(msgspec.Struct, kw_only=True):
+    pass
+
+
+# -- requests --------------------------------------------------------------------------
+
+
+class CreateThread(_Body, kw_only=True):
+    """Create a group thread with these members (duplicates collapse)."""
+
+    members: Annotated[list[UserId], msgspec.Meta(min_length=1, max_length=MAX_USERS_PER_CALL)]
+    title: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
+class ChangeMembers(_Body, kw_only=True):
+    """Add, then remove, members of a group thread."""
+
+    add: UserList = msgspec.field(default_factory=list)
+    remove: UserList = msgspec.field(default_factory=list)
+
+
+class PostMessage(_Body, kw_only=True):
+    """Post a message; ``from`` omitted posts a system message (``from`` null)."""
+
+    from_: UserId | None = msgspec.field(name="from", default=None)
+    body: str
+    meta: dict[str, Any] | None = None
+    cid: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+
+
+class PushText(_Body, kw_only=True):
+    """What a push notification shows when a user is not reached live."""
+
+    title: Annotated[str, msgspec.Meta(max_length=256)]
+    body: Annotated[str, msgspec.Meta(max_length=1024)]
+
+
+class Notify(_Body, kw_only=True):
+    """Deliver ``data`` to every online session of ``users``."""
+
+    users: UserList
+    data: dict[str, Any]
+    push: PushText | None = None
+
+
+class SetPostOwner(_Body, kw_only=True):
+    """Name the owner of a post (who gets like notifications)."""
+
+    owner: UserId
+
+
+class SetLike(_Body, kw_only=True):
+    """Like (``on``) or unlike a post as ``user``."""
+
+    user: UserId
+    on: bool
+
+
+class RegisterDevice(_Body, kw_only=True):
+    """Register a push token for a user's device."""
+
+    user: UserId
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    platform: Platform
+
+
+# -- answers ---------------------------------------------------------------------------
+
+
+class ErrorBody(_Body, kw_only=True):
+    """Every refusal: a stable code of the protocol and a message safe to show."""
+
+    code: Literal["bad_request", "unauthorized", "forbidden", "not_found", "too_large",
+                  "rate_limited", "unavailable", "internal"]
+    message: str
+
+
+class ThreadCreated(_Body, kw_only=True):
+    thread: str
+
+
+class Members(_Body, kw_only=True):
+    members: list[str]
+
+
+class Posted(_Body, kw_only=True):
+    """The committed message's position: the same fields as a WebSocket ``ack``."""
+
+    thread: str
+    seq: Int64
+    msg: str
+    ts: Int64
+
+
+class MessagesPage(_Body, kw_only=True):
+    """A page of history, as the WebSocket ``history`` reply carries it: ``message``
+    objects in ascending ``seq`` (with ``cid`` when set, without ``cursor``); ``more``
+    tells whether older messages exist."""
+
+    messages: list[Message]
+    more: bool
+
+
+class Notified(_Body, kw_only=True):
+    nid: str
+    live: list[str]
+    """Users with a session that the notification was delivered to."""
+    pushed: list[str]
+    """Users for whom a push was queued (empty while push is disabled)."""
+
+
+class PostOwner(_Body, kw_only=True):
+    post: str
+    owner: str
+
+
+class LikeCount(_Body, kw_only=True):
+    post: str
+    count: Int64
+
+
+class Ok(_Body, kw_only=True):
+    ok: bool
+
+
+class PresenceEntry(_Body, kw_only=True):
+    user: str
+    online: bool
+    last_seen: Int64 | None
+    """Epoch milliseconds; null if the user was never seen."""
+
+
+class PresenceList(_Body, kw_only=True):
+    users: list[PresenceEntry]
+
+
+class Health(_Body, kw_only=True):
+    ok: bool
+
+
+class Readiness(_Body, kw_only=True):
+    ready: bool
+    store: bool
+    broker: bool

@@ -1,0 +1,179 @@
+"""Prometheus metrics of a node, defined once, with the names operators already know.
+
+Every metric lives in prometheus_client's default registry, next to its process
+collector (``process_cpu_seconds_total``, ``process_resident_memory_bytes``), and is
+served by the internal API at ``/metrics``. Labels are bounded sets (frame types, error
+and close codes): never a user, thread or post id.
+
+The helpers below are called on hot paths (every frame a session reads), so each
+keeps the labelled child it resolved in a dict: one dict lookup per call, not a
+``labels()`` call.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram
+from prometheus_client import generate_latest as _generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from realtime.node import Node
+
+__all__ = [
+    "APPEND_DURATION",
+    "CLOSES",
+    "COMMAND_DURATION",
+    "CONTENT_TYPE",
+    "ERRORS",
+    "MESSAGES_RECEIVED",
+    "MESSAGES_SENT",
+    "NODE",
+    "closed",
+    "command",
+    "error",
+    "exposition",
+    "received",
+    "sent",
+    "watch_node",
+]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+MESSAGES_SENT = Counter(
+    "realtime_messages_sent", "Frames delivered to sessions from publications, by frame type.",
+    ["type"],
+)
+MESSAGES_RECEIVED = Counter(
+    "realtime_messages_received", "Valid frames read from clients, by frame type.", ["type"],
+)
+COMMAND_DURATION = Histogram(
+    "realtime_client_command_duration_seconds",
+    "Time to handle one client frame, by frame type (a send: until it is handed to the "
+    "store; its commit is realtime_store_append_duration_seconds).",
+    ["method"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+             0.5, 1.0, 2.5),
+)
+ERRORS = Counter("realtime_errors", "Error frames sent to clients, by error code.", ["code"])
+CLOSES = Counter("realtime_closes", "WebSocket sessions closed, by close code.", ["code"])
+APPEND_DURATION = Histogram(
+    "realtime_store_append_duration_seconds",
+    "Time from handing a message to the store to its commit (group commit included).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+_received: dict[type, Any] = {}
+_commands: dict[type, Any] = {}
+_sent: dict[type, Any] = {}
+_errors: dict[str, Any] = {}
+
+# The frame each event of realtime.events becomes (named here: events imports nothing
+# of this module, and this module must not import the node's internals).
+_EVENT_FRAMES = {
+    "MessageEvent": "message",
+    "ReceiptEvent": "receipt",
+    "TypingChange": "typing",
+    "NotificationEvent": "notification",
+    "PresenceChange": "presence",
+    "LikesCount": "likes",
+}
+
+
+def _frame_type(cls: type) -> str:
+    # A frame's wire name is its msgspec tag ("send", "history", ...): a bounded set.
+    tag = getattr(getattr(cls, "__struct_config__", None), "tag", None)
+    return tag if isinstance(tag, str) else cls.__name__.lower()
+
+
+def received(cls: type) -> None:
+    """Count a valid client frame of class ``cls``; call once per frame read."""
+    child = _received.get(cls)
+    if child is None:
+        child = _received[cls] = MESSAGES_RECEIVED.labels(type=_frame_type(cls))
+    child.inc()
+
+
+def command(cls: type, seconds: float) -> None:
+    """Record that handling a client frame of class ``cls`` took ``seconds``."""
+    child = _commands.get(cls)
+    if child is None:
+        child = _commands[cls] = COMMAND_DURATION.labels(method=_frame_type(cls))
+    child.observe(seconds)
+
+
+def sent(event_cls: type) -> None:
+    """Count one frame delivered to a session from a publication of ``event_cls``."""
+    child = _sent.get(event_cls)
+    if child is None:
+        name = _EVENT_FRAMES.get(event_cls.__name__, event_cls.__name__.lower())
+        child = _sent[event_cls] = MESSAGES_SENT.labels(type=name)
+    child.inc()
+
+
+def error(code: str) -> None:
+    """Count one ``error`` frame with ``code`` sent to a client."""
+    child = _errors.get(code)
+    if child is None:
+        child = _errors[code] = ERRORS.labels(code=code)
+    child.inc()
+
+
+def closed(code: int | None) -> None:
+    """Count one session closed with ``code`` (None: the socket ended without a close)."""
+    CLOSES.labels(code=str(code) if code is not None else "none").inc()
+
+
+class NodeCollector(Collector):
+    """Reads, when scraped, what the node already counts: its sessions, its users and
+    the publications its broker refused.
+
+    One node per process is the deployment; with several (tests), the last one watched
+    is reported. The node is held weakly, so a closed node is not kept alive.
+    """
+
+    def __init__(self) -> None:
+        self._node: weakref.ref[Node] | None = None
+
+    def watch(self, node: Node) -> None:
+        self._node = weakref.ref(node)
+
+    def describe(self) -> Iterable[Metric]:
+        # Lets the registry check the names once, without reading a node.
+        return self._families(0, 0, 0)
+
+    def collect(self) -> Iterable[Metric]:
+        node = self._node() if self._node is not None else None
+        if node is None:
+            return self._families(0, 0, 0)
+        return self._families(node.connection_count, node.hub.users(),
+                              node.services.publisher.failures)
+
+    @staticmethod
+    def _families(clients: int, users: int, publish_errors: int) -> list[Metric]:
+        return [
+            GaugeMetricFamily("realtime_node_num_clients",
+                              "WebSocket sessions open on this node.", value=clients),
+            GaugeMetricFamily("realtime_node_num_users",
+                              "Distinct users with a session on this node.", value=users),
+            CounterMetricFamily("realtime_broker_publish_errors",
+                                "Publications the broker refused (left to sync).",
+                                value=publish_errors),
+        ]
+
+
+NODE = NodeCollector()
+REGISTRY.register(NODE)
+
+
+def watch_node(node: Node) -> None:
+    """Report ``node``'s sessions, users and broker errors from now on."""
+    NODE.watch(node)
+
+
+def exposition() -> bytes:
+    """The text exposition of every metric in the default registry."""
+    return _generate_latest(REGISTRY)
