@@ -347,12 +347,17 @@ class Session:
             while True:
                 page = await self._messaging.replay(self.user, last, REPLAY_PAGE)
                 for m in page:
+                    # Backpressure per message, not per page: a page of large messages
+                    # can be bigger than the whole queue, which would then overflow and
+                    # close the session on every reconnect, never finishing the replay.
+                    await self.queue.roomy()
+                    if self.queue.closing:
+                        break
                     self.send(self._message(m, cursor=True))
                     replayed[m.thread] = m.seq
                     last = m.pos
                 if len(page) < REPLAY_PAGE or self.queue.closing:
                     break
-                await self.queue.roomy()
         finally:
             held, self._held = self._held, []
             self.state = State.LIVE
