@@ -19,11 +19,15 @@ Contract (every implementation, checked by ``tests/contracts/test_presence_contr
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 
 class Presence(abc.ABC):
     """Online state of users; one instance per node."""
+
+    on_expired: Callable[[str, int], Awaitable[None]] | None = None
+    """Set by the node: awaited with (user, epoch ms) when a shared implementation finds
+    that a user's last session expired because its node stopped renewing it."""
 
     async def start(self) -> None:  # noqa: B027 - only shared implementations connect
         """Connect and start refreshing (shared implementations)."""

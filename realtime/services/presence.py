@@ -22,6 +22,7 @@ class PresenceService:
     def __init__(self, presence: Presence, store: Store, publisher: Publisher,
                  clock: Callable[[], int]) -> None:
         self.presence = presence
+        presence.on_expired = self.expired
         self._store = store
         self._publisher = publisher
         self._clock = clock
@@ -39,6 +40,12 @@ class PresenceService:
             await self._store.set_last_seen(user, ts)
             await self._publisher.to_topic(presence_topic(user),
                                            PresenceChange(user=user, online=False, last_seen=ts))
+
+    async def expired(self, user: str, ts: int) -> None:
+        """``user``'s last session was on a node that crashed: they are offline since ``ts``."""
+        await self._store.set_last_seen(user, ts)
+        await self._publisher.to_topic(presence_topic(user),
+                                       PresenceChange(user=user, online=False, last_seen=ts))
 
     async def states(self, users: Sequence[str]) -> list[PresenceChange]:
         """The current state of each of ``users``, in order."""

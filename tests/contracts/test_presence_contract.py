@@ -6,16 +6,18 @@ import pytest
 
 from presence.memory import MemoryPresence
 from presence.presence import Presence
+from presence.redis import RedisPresence
 
 PresenceFactory = Callable[[], Awaitable[Presence]]
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 async def presence_factory(request: pytest.FixtureRequest) -> AsyncIterator[PresenceFactory]:
     made: list[Presence] = []
+    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
 
     async def make() -> Presence:
-        instance: Presence = MemoryPresence()
+        instance: Presence = RedisPresence(redis_url) if redis_url else MemoryPresence()
         await instance.start()
         made.append(instance)
         return instance
@@ -57,3 +59,4 @@ async def test_online_answers_only_for_users_with_sessions(
     await presence.join("ann", "s1")
     await presence.join("bob", "s2")
     assert await presence.online(["ann", "bob", "cy"]) == {"ann", "bob"}
+

@@ -1,0 +1,204 @@
+"""Presence shared by every node through Redis, with leases so crashes clean up by themselves.
+
+Each user has a sorted set ``rt:{p:<user>}`` of their open sessions, scored by the time
+(epoch ms) their lease ends. A node renews the leases of its own sessions every
+``heartbeat`` seconds; a session whose node stopped renewing (crashed) expires after
+``ttl``. Every node runs a sweeper over the index ``rt:presence:leases`` (users by their
+latest lease end): the node whose atomic script removes a user's last expired session
+reports that user offline, so exactly one node does.
+
+Scripts touch one key each (the user's set), so the keys may live on any shard of a
+Redis Cluster; the index is only a hint, and every decision is re-checked on the user's
+own set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from presence.presence import Presence
+
+log = logging.getLogger(__name__)
+
+INDEX = "rt:presence:leases"
+
+# The sets also expire as keys (relative, by Redis's own clock) so that nothing is left
+# behind if every node stops; leases are decided by the scores alone.
+
+# KEYS[1] user set; ARGV: now, lease end, session, key ttl ms. 1 when the user came online.
+_JOIN = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local before = redis.call('ZCARD', KEYS[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if before == 0 then return 1 end
+return 0
+"""
+
+# KEYS[1] user set; ARGV: now, session. Returns 1 when that was the last live session.
+_LEAVE = """
+local removed = redis.call('ZREM', KEYS[1], ARGV[2])
+if removed == 0 then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) == 0 then return 1 end
+return 0
+"""
+
+# KEYS[1] user set; ARGV: now. Returns 1 when expired sessions were the user's last ones.
+_EXPIRE = """
+local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if removed > 0 and redis.call('ZCARD', KEYS[1]) == 0 then return 1 end
+return 0
+"""
+
+# KEYS[1] user set; ARGV: lease end, session, key ttl ms. Renews a lease that still exists.
+_RENEW = """
+if redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[1], ARGV[2]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return 0
+"""
+
+
+def user_key(user: str) -> str:
+    return f"rt:{{p:{user}}}"
+
+
+class RedisPresence(Presence):
+    """:class:`Presence` in Redis, shared by a cluster.
+
+    ``on_expired(user, ts)`` is awaited when this node's sweeper finds that ``user``'s
+    last session expired (its node crashed); ``ts`` is when the last lease ended.
+    """
+
+    def __init__(self, url: str, *, ttl: float = 20.0, heartbeat: float = 5.0,
+                 sweep: float = 2.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._url = url
+        self.ttl = ttl
+        self.heartbeat = heartbeat
+        self.sweep = sweep
+        self._clock = clock
+        self._redis: Redis | None = None
+        self._local: dict[str, str] = {}  # session -> user, this node's sessions
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._redis = _client(self._url)
+        self._join = self._redis.register_script(_JOIN)
+        self._leave = self._redis.register_script(_LEAVE)
+        self._expire = self._redis.register_script(_EXPIRE)
+        self._renew = self._redis.register_script(_RENEW)
+        self._tasks = [
+            asyncio.create_task(self._renew_loop(), name="presence-heartbeat"),
+            asyncio.create_task(self._sweep_loop(), name="presence-sweeper"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def join(self, user: str, session: str) -> bool:
+        redis = self._client()
+        now = self._now_ms()
+        end = now + int(self.ttl * 1000)
+        self._local[session] = user
+        came = await self._join(keys=[user_key(user)], args=[now, end, session, self._key_ttl])
+        await redis.zadd(INDEX, {user: end}, gt=True)
+        return came == 1
+
+    async def leave(self, user: str, session: str) -> bool:
+        self._local.pop(session, None)
+        went = await self._leave(keys=[user_key(user)], args=[self._now_ms(), session])
+        return went == 1
+
+    async def online(self, users: Iterable[str]) -> set[str]:
+        users = list(users)
+        if not users:
+            return set()
+        now = self._now_ms()
+        async with self._client().pipeline(transaction=False) as pipe:
+            for user in users:
+                pipe.zcount(user_key(user), f"({now}", "+inf")
+            counts = await pipe.execute()
+        return {u for u, n in zip(users, counts, strict=True) if n}
+
+    # -- leases ----------------------------------------------------------------------
+
+    async def renew(self) -> None:
+        """Extend the leases of this node's sessions (the heartbeat calls it)."""
+        if not self._local:
+            return
+        end = self._now_ms() + int(self.ttl * 1000)
+        redis = self._client()
+        async with redis.pipeline(transaction=False) as pipe:
+            for session, user in list(self._local.items()):
+                await self._renew(keys=[user_key(user)], args=[end, session, self._key_ttl],
+                                  client=pipe)
+                pipe.zadd(INDEX, {user: end}, gt=True)
+            await pipe.execute()
+
+    async def sweep_once(self) -> list[str]:
+        """Find users whose last lease ended; report each one this node expired."""
+        redis = self._client()
+        now = self._now_ms()
+        due = await redis.zrangebyscore(INDEX, "-inf", now, start=0, num=500, withscores=True)
+        expired: list[str] = []
+        for raw, score in due:
+            user = raw.decode() if isinstance(raw, bytes) else raw
+            if await self._expire(keys=[user_key(user)], args=[now]) == 1:
+                expired.append(user)
+                if self.on_expired is not None:
+                    await self.on_expired(user, int(score))
+            # Drop the hint unless a newer lease was recorded meanwhile.
+            if await redis.zscore(INDEX, user) == score:
+                await redis.zrem(INDEX, user)
+        return expired
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self.renew()
+            except (RedisError, OSError) as exc:
+                log.warning("presence heartbeat failed: %s", exc)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep)
+            try:
+                await self.sweep_once()
+            except (RedisError, OSError) as exc:
+                log.warning("presence sweep failed: %s", exc)
+
+    def _client(self) -> Redis:
+        if self._redis is None:
+            raise RuntimeError("RedisPresence is not started")
+        return self._redis
+
+    @property
+    def _key_ttl(self) -> int:
+        return int(self.ttl * 3000)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+
+def _client(url: str) -> Redis:
+    # Cluster URLs get a cluster client; the scripts are single-key so they route by key.
+    if url.startswith("redis+cluster://"):
+        from redis.asyncio.cluster import RedisCluster
+
+        return RedisCluster.from_url(url.replace("redis+cluster://", "redis://", 1))  # type: ignore[return-value]
+    return Redis.from_url(url)
