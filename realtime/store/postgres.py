@@ -64,18 +64,23 @@ class _Pending:
     future: asyncio.Future[Appended]
 
 
-def _decode_json(text: str) -> Any:
-    return msgspec.json.decode(text)
+def _encode_jsonb(value: Any) -> bytes:
+    # jsonb's binary format: a version byte (1), then the JSON text.
+    return b"\x01" + msgspec.json.encode(value)
 
 
-def _encode_json(value: Any) -> str:
-    return msgspec.json.encode(value).decode()
+def _decode_jsonb(data: bytes) -> Any:
+    return msgspec.json.decode(data[1:])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    # jsonb in and out as Python values (meta), arrays of jsonb included.
+    # jsonb in and out as Python values (meta). Binary, so that COPY can carry it.
     await conn.set_type_codec(
-        "jsonb", encoder=_encode_json, decoder=_decode_json, schema="pg_catalog"
+        "jsonb",
+        encoder=_encode_jsonb,
+        decoder=_decode_jsonb,
+        schema="pg_catalog",
+        format="binary",
     )
 
 

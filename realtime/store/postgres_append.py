@@ -68,13 +68,7 @@ RETURNING t.id, t.last_seq
 
 _ADVANCE = "UPDATE positions SET last = $1"
 
-_INSERT = f"""
-INSERT INTO messages ({COLUMNS})
-SELECT * FROM unnest(
-    $1::text[], $2::bigint[], $3::bigint[], $4::text[],
-    $5::text[], $6::text[], $7::jsonb[], $8::bigint[]
-)
-"""
+_COPY_COLUMNS = COLUMNS.split(", ")
 
 Result = Appended | StoreError
 """Per item of a batch: the append's result, or the error of that item alone."""
@@ -183,7 +177,7 @@ async def _insert(
     next_seq = {thread: top - per_thread[thread] + 1 for thread, top in allocated}
     await conn.execute(_ADVANCE, last_pos + len(fresh))
 
-    columns: list[list[Any]] = [[] for _ in range(8)]
+    records: list[tuple[Any, ...]] = []
     for offset, index in enumerate(fresh, start=1):
         message = items[index]
         seq = next_seq[message.thread]
@@ -200,17 +194,17 @@ async def _insert(
             message.cid,
             message.ts,
         )
-        row = (
-            stored.thread,
-            seq,
-            pos,
-            stored.sender,
-            stored.cid,
-            stored.body,
-            stored.meta,
-            stored.ts,
+        records.append(
+            (
+                stored.thread,
+                seq,
+                pos,
+                stored.sender,
+                stored.cid,
+                stored.body,
+                stored.meta,
+                stored.ts,
+            )
         )
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
         results[index] = Appended(stored)
-    await conn.execute(_INSERT, *columns)
+    await conn.copy_records_to_table("messages", records=records, columns=_COPY_COLUMNS)
