@@ -22,7 +22,7 @@ import msgspec
 from aiohttp import web
 
 from protocol.errors import ErrorCode
-from protocol.frames import Message
+from protocol.frames import INT64_MAX, Message
 from protocol.validation import PLATFORMS, is_post_id, is_thread_id, is_user_id
 from realtime import metrics
 from realtime.errors import HTTP_STATUS, RequestError, unavailable
@@ -199,8 +199,8 @@ def query_int(request: web.Request, name: str, *, minimum: int) -> int | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < minimum:
-        raise bad_request(f"{name} must be an integer >= {minimum}")
+    if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) <= INT64_MAX:
+        raise bad_request(f"{name} must be an integer from {minimum} to {INT64_MAX}")
     return int(raw)
 
 

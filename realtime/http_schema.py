@@ -26,6 +26,23 @@ UserId = Annotated[
     msgspec.Meta(pattern=r"^[A-Za-z0-9_.@+\-]{1,64}$",
                  description="1..64 characters of [A-Za-z0-9_.@+-]"),
 ]
+JSON_VALUE_SCHEMA: dict[str, Any] = {
+    "description": "Any JSON value; numbers within the signed 64-bit integer range.",
+    "anyOf": [
+        {"type": "null"}, {"type": "boolean"}, {"type": "string"},
+        {"type": "number", "minimum": -(2**63), "maximum": 2**63 - 1},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+        {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}},
+    ],
+}
+"""The schema of the values inside ``meta`` and ``data``: every node must be able to carry
+them as MessagePack too, whose integers are bounded (JSON's are not)."""
+
+JsonMap = Annotated[
+    dict[str, Any],
+    msgspec.Meta(extra_json_schema={
+        "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}),
+]
 UserList = Annotated[list[UserId], msgspec.Meta(max_length=MAX_USERS_PER_CALL)]
 Platform = Literal["android", "ios", "web"]
 
@@ -56,7 +73,7 @@ class PostMessage(_Body, kw_only=True):
 
     from_: UserId | None = msgspec.field(name="from", default=None)
     body: str
-    meta: dict[str, Any] | None = None
+    meta: JsonMap | None = None
     cid: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
 
 
@@ -71,7 +88,7 @@ class Notify(_Body, kw_only=True):
     """Deliver ``data`` to every online session of ``users``."""
 
     users: UserList
-    data: dict[str, Any]
+    data: JsonMap
     push: PushText | None = None
 
 

@@ -123,7 +123,8 @@ def error(code: str) -> None:
 
 
 def closed(code: int | None) -> None:
-    """Count one session closed with ``code`` (None: the socket ended without a close)."""
+    """Count one session closing with ``code``: the code this node closes it with, or
+    the client's when the client closed first (None: the socket ended without one)."""
     CLOSES.labels(code=str(code) if code is not None else "none").inc()
 
 

@@ -92,9 +92,12 @@ def _query(name: str, description: str, schema: dict[str, Any],
 
 
 _THREAD = _path("thread", "A thread id: 1..128 printable ASCII characters, no spaces.",
-                {"type": "string", "pattern": "^[\\x21-\\x7e]{1,128}$"})
+                {"type": "string", "pattern": "^[!-~]{1,128}$"})
 _POST = _path("post", "A post id: 1..128 characters of [A-Za-z0-9_.:@+-].",
               {"type": "string", "pattern": "^[A-Za-z0-9_.:@+\\-]{1,128}$"})
+_POSITIVE = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+_USER_LIST = {"type": "string",
+              "pattern": "^[A-Za-z0-9_.@+\\-]{1,64}(,[A-Za-z0-9_.@+\\-]{1,64})*$"}
 _TOKEN = _path("token", "A push token registered with POST /v1/devices.",
                {"type": "string", "minLength": 1, "maxLength": 4096})
 
@@ -140,9 +143,9 @@ def _paths() -> dict[str, Any]:
                 "A page of a thread's history.", s.MessagesPage, params=[
                     _THREAD,
                     _query("before", "Only messages with a smaller seq (exclusive).",
-                           {"type": "integer", "minimum": 1}),
+                           _POSITIVE),
                     _query("limit", "Messages per page: default 50, at most 200 (larger "
-                                    "values are clamped).", {"type": "integer", "minimum": 1}),
+                                    "values are clamped).", _POSITIVE),
                 ], refused=(400, 404),
                 description="The newest page before `before`, in ascending seq; `more` "
                             "tells whether older messages exist. Messages have the shape of "
@@ -173,8 +176,7 @@ def _paths() -> dict[str, Any]:
             description="Idempotent: forgetting an unknown token also answers {ok: true}.")},
         "/v1/presence": {"get": _operation(
             "Whether users are online, and when they were last seen.", s.PresenceList,
-            params=[_query("users", "Comma-separated user ids.",
-                           {"type": "string", "minLength": 1}, required=True)],
+            params=[_query("users", "Comma-separated user ids.", _USER_LIST, required=True)],
             refused=(400,))},
     }
 
@@ -205,7 +207,7 @@ def openapi_document() -> dict[str, Any]:
         "security": [{"apiKey": []}],
         "paths": _paths(),
         "components": {
-            "schemas": _clean(schemas),
+            "schemas": {**_clean(schemas), "JsonValue": s.JSON_VALUE_SCHEMA},
             "responses": responses,
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header",
                                            "name": "X-API-Key"}},

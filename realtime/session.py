@@ -50,7 +50,7 @@ from protocol.validation import format_cursor, parse_cursor, parse_topic, valida
 from realtime import metrics
 from realtime.auth import AuthError, TokenVerifier
 from realtime.errors import RequestError, unavailable
-from realtime.events import Delivery, LikesCount, MessageEvent, message_frame
+from realtime.events import Delivery, LikesCount, MessageEvent, PresenceChange, message_frame
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
 from realtime.send_queue import SendQueue
@@ -101,6 +101,8 @@ class Session:
         self._services = services
         self._messaging = services.messaging
         self.topics: set[str] = set()
+        self._snapshot_of: str | None = None
+        self._snapshot_moved = False
         self._verifier = verifier
         self.state = State.LIVE
         self._held: list[Delivery] = []
@@ -155,12 +157,15 @@ class Session:
             # though their acks can no longer reach anyone.
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
+            if not self.queue.closing:
+                metrics.closed(self._ws.close_code)  # the client closed first
             self.queue.close(CloseCode.NORMAL)
             await writer
-            metrics.closed(self._ws.close_code)
 
     def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
         """Close the connection with ``code`` (see ``SendQueue.close``). Never blocks."""
+        if not self.queue.closing:
+            metrics.closed(code)
         self.queue.close(code, reason, flush=flush)
 
     def expired(self, now: float) -> bool:
@@ -173,6 +178,11 @@ class Session:
 
     def deliver(self, delivery: Delivery) -> None:
         """Called by the hub for each event addressed to this user (never blocks)."""
+        if self._snapshot_of is not None:
+            event = delivery.event
+            if isinstance(event, PresenceChange) and event.user == self._snapshot_of:
+                self._snapshot_moved = True
+                return
         metrics.sent(type(delivery.event))
         if self.state is State.SYNCING:
             self._held.append(delivery)
@@ -272,14 +282,34 @@ class Session:
                     self.user, name):
                 raise RequestError(ErrorCode.FORBIDDEN, "you share no thread with this user")
             await self._hub.follow(self, frame.topic)
+        try:
+            state = await self._current_state(kind, name)
+        except StoreUnavailable as exc:
+            await self._hub.unfollow(self, frame.topic)
+            raise unavailable("the store") from exc
+        # The current state right after the ack: from here on, changes follow.
         self.send(Ack(id=frame.id))
-        # The current state at once, after the ack: from here on, changes follow.
-        if kind == "presence":
-            (state,) = await self._services.presence.states([name])
-            self.deliver(Delivery(state))
-        else:
-            count = await self._services.likes.count(name)
-            self.deliver(Delivery(LikesCount(post=name, count=count)))
+        self.deliver(Delivery(state))
+
+    async def _current_state(self, kind: str, name: str) -> PresenceChange | LikesCount:
+        """A snapshot of a followed topic that no change delivered meanwhile contradicts.
+
+        A presence change that reaches this session while the snapshot is read may or may
+        not be in it: such changes are dropped and the snapshot is read again, so the state
+        the client ends with is the latest. Like counts need no such care: every update
+        carries the count read from the store when it was sent.
+        """
+        if kind != "presence":
+            return LikesCount(post=name, count=await self._services.likes.count(name))
+        for _ in range(5):
+            self._snapshot_of, self._snapshot_moved = name, False
+            try:
+                (state,) = await self._services.presence.states([name])
+            finally:
+                self._snapshot_of = None
+            if not self._snapshot_moved:
+                break
+        return state
 
     async def _on_unsubscribe(self, frame: Unsubscribe) -> None:
         parse_topic(frame.topic, frame.id)

@@ -397,3 +397,120 @@ async def test_notify_accepts_push_text_and_queues_nothing_while_push_is_off(
                                 {"users": ["bob"], "data": {},
                                  "push": {"title": "Hi", "body": "there"}})
     assert (status, answer["pushed"]) == (200, [])
+
+
+# -- posts and likes -------------------------------------------------------------------
+
+
+async def test_put_post_names_its_owner(node: Node, api: aiohttp.ClientSession) -> None:
+    status, answer = await call(api, "PUT", "/v1/posts/p1", {"owner": "alice"})
+    assert (status, answer) == (200, {"post": "p1", "owner": "alice"})
+    assert await node.store.post_owner("p1") == "alice"
+
+
+async def test_put_post_refuses_an_invalid_post_id(api: aiohttp.ClientSession) -> None:
+    status, answer = await call(api, "PUT", "/v1/posts/p%20q", {"owner": "alice"})
+    assert (status, answer["code"]) == (400, "bad_request")
+
+
+async def test_a_like_answers_the_new_count(api: aiohttp.ClientSession) -> None:
+    await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": True})
+    status, answer = await call(api, "POST", "/v1/posts/p1/likes", {"user": "bob", "on": True})
+    assert (status, answer) == (200, {"post": "p1", "count": 2})
+
+
+async def test_liking_twice_counts_once(api: aiohttp.ClientSession) -> None:
+    await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": True})
+    _, answer = await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": True})
+    assert answer["count"] == 1
+
+
+async def test_an_unlike_lowers_the_count(api: aiohttp.ClientSession) -> None:
+    await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": True})
+    _, answer = await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": False})
+    assert answer["count"] == 0
+
+
+async def test_get_likes_answers_the_count(api: aiohttp.ClientSession) -> None:
+    await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": True})
+    status, answer = await call(api, "GET", "/v1/posts/p1/likes")
+    assert (status, answer) == (200, {"post": "p1", "count": 1})
+
+
+async def test_a_post_nobody_liked_has_no_likes(api: aiohttp.ClientSession) -> None:
+    _, answer = await call(api, "GET", "/v1/posts/unknown/likes")
+    assert answer == {"post": "unknown", "count": 0}
+
+
+async def test_a_like_needs_a_boolean_on(api: aiohttp.ClientSession) -> None:
+    status, answer = await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": 1})
+    assert (status, answer["code"]) == (400, "bad_request")
+
+
+async def test_a_like_over_http_notifies_the_owner_live(node: Node,
+                                                       api: aiohttp.ClientSession) -> None:
+    await call(api, "PUT", "/v1/posts/p1", {"owner": "alice"})
+    async with online(node, "alice") as alice:
+        await call(api, "POST", "/v1/posts/p1/likes", {"user": "bob", "on": True})
+        frame = json.loads(await alice.recv())
+    assert frame["type"] == "notification"
+    assert frame["data"] == {"kind": "like", "post": "p1", "user": "bob", "count": 1}
+
+
+# -- devices ---------------------------------------------------------------------------
+
+
+async def test_a_registered_device_is_stored_for_its_user(
+        node: Node, api: aiohttp.ClientSession) -> None:
+    status, answer = await call(api, "POST", "/v1/devices",
+                                {"user": "alice", "token": "tok-1", "platform": "ios"})
+    assert (status, answer) == (200, {"ok": True})
+    [device] = await node.store.devices_of(["alice"])
+    assert (device.token, device.platform) == ("tok-1", "ios")
+
+
+async def test_a_device_of_an_unknown_platform_is_bad_request(
+        api: aiohttp.ClientSession) -> None:
+    status, answer = await call(api, "POST", "/v1/devices",
+                                {"user": "alice", "token": "tok-1", "platform": "pager"})
+    assert (status, answer["code"]) == (400, "bad_request")
+
+
+async def test_a_deleted_device_is_forgotten(node: Node, api: aiohttp.ClientSession) -> None:
+    await call(api, "POST", "/v1/devices", {"user": "alice", "token": "tok:1", "platform": "web"})
+    status, answer = await call(api, "DELETE", "/v1/devices/tok:1")
+    assert (status, answer) == (200, {"ok": True})
+    assert await node.store.devices_of(["alice"]) == []
+
+
+async def test_deleting_an_unknown_device_is_not_an_error(api: aiohttp.ClientSession) -> None:
+    status, answer = await call(api, "DELETE", "/v1/devices/never-seen")
+    assert (status, answer) == (200, {"ok": True})
+
+
+# -- presence --------------------------------------------------------------------------
+
+
+async def test_presence_shows_a_connected_user_online(node: Node,
+                                                      api: aiohttp.ClientSession) -> None:
+    async with online(node, "alice"):
+        status, answer = await call(api, "GET", "/v1/presence?users=alice")
+    assert (status, answer) == (200, {"users": [{"user": "alice", "online": True,
+                                                 "last_seen": None}]})
+
+
+async def test_presence_shows_an_offline_user_with_last_seen(
+        node: Node, api: aiohttp.ClientSession) -> None:
+    await node.store.set_last_seen("bob", 1_700_000_000_000)
+    _, answer = await call(api, "GET", "/v1/presence?users=bob,carol")
+    assert answer == {"users": [
+        {"user": "bob", "online": False, "last_seen": 1_700_000_000_000},
+        {"user": "carol", "online": False, "last_seen": None},
+    ]}
+
+
+@pytest.mark.parametrize("query", ["", "?users=", "?users=a:b"])
+async def test_presence_refuses_a_missing_or_invalid_user_list(
+        api: aiohttp.ClientSession, query: str) -> None:
+    status, answer = await call(api, "GET", f"/v1/presence{query}")
+    assert (status, answer["code"]) == (400, "bad_request")
