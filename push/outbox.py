@@ -1,0 +1,115 @@
+"""The `Outbox` interface: pushes waiting to be sent, kept until they are.
+
+A push is enqueued as a job; workers :meth:`~Outbox.claim` due jobs, send them, and then
+:meth:`~Outbox.complete`, :meth:`~Outbox.retry` or :meth:`~Outbox.drop` each one.
+
+Contract (every implementation; ``tests/push/test_outbox_contract.py`` checks it):
+
+* **Durable**: a job enqueued stays until completed or dropped, across restarts
+  (durable implementations).
+* **At least once**: a claim leases a job for ``lease`` seconds; a job neither completed,
+  retried nor dropped by then is due again, so a worker that crashed mid-send does not
+  lose it. A job is claimed by one claimer at a time while its lease runs.
+* **Fenced**: complete, retry and drop act only through the lease of the latest claim,
+  and return False when that lease has been superseded.
+* **Collapsed**: jobs have a key, the device token and the message's collapse key. A
+  message enqueued while a job of its key waits unclaimed replaces that job's message:
+  the device would only show the newest one anyway.
+* **Deduplicated**: a message identical to one of its key that is waiting, in flight, or
+  was completed less than ``dedupe_window`` seconds ago is not enqueued again, so a
+  retried enqueue does not produce a second push.
+* **Ordered by due time**: claim returns due jobs, earliest due first.
+
+Times are seconds on a clock the caller passes in (``now``, ``at``), the same clock for
+every node sharing an outbox.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from push.messages import PushMessage
+
+DEFAULT_LEASE = 60.0
+"""Seconds a claimed job stays invisible to other claimers: longer than a send can take."""
+
+DEFAULT_DEDUPE_WINDOW = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class PushJob:
+    """A claimed job: its message, and the lease through which to settle it."""
+
+    id: int
+    message: PushMessage
+    attempt: int
+    """How many times the job has been claimed, this claim included (1 on the first)."""
+    lease: str
+    enqueued_at: float
+
+
+def job_key(message: PushMessage) -> str | None:
+    """The key under which ``message`` collapses and is deduplicated (None: never)."""
+    if message.collapse_key is None:
+        return None
+    return f"{message.token}\x1f{message.collapse_key}"
+
+
+def message_digest(message: PushMessage) -> str:
+    """A fingerprint of everything ``message`` says, to recognise a retried enqueue."""
+    encoded = json.dumps(message.to_json(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(encoded.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def encode_message(message: PushMessage) -> str:
+    return json.dumps(message.to_json(), ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_message(text: str) -> PushMessage:
+    return PushMessage.from_json(json.loads(text))
+
+
+class Outbox(abc.ABC):
+    """Pushes waiting to be sent. See the module docstring for the contract."""
+
+    lease: float
+    dedupe_window: float
+
+    async def open(self) -> None:  # noqa: B027 - the memory outbox holds nothing to open
+        """Connect and create the outbox's table if needed. Call once, before anything else."""
+
+    async def close(self) -> None:  # noqa: B027
+        """Release connections. Idempotent."""
+
+    @abc.abstractmethod
+    async def enqueue(self, messages: Sequence[PushMessage], now: float) -> int:
+        """Add ``messages`` as jobs due at ``now``, durably before returning. Returns how
+        many were accepted (new or replacing a waiting job), not counting duplicates."""
+
+    @abc.abstractmethod
+    async def claim(self, limit: int, now: float) -> list[PushJob]:
+        """Lease up to ``limit`` jobs due at ``now`` until ``now + lease``."""
+
+    @abc.abstractmethod
+    async def complete(self, job: PushJob, now: float) -> bool:
+        """The job was sent: forget it (keeping its fingerprint for the dedupe window)."""
+
+    @abc.abstractmethod
+    async def retry(self, job: PushJob, at: float) -> bool:
+        """Give the job back, due again at ``at``."""
+
+    @abc.abstractmethod
+    async def drop(self, job: PushJob) -> bool:
+        """The job will never be sent: forget it."""
+
+    @abc.abstractmethod
+    async def depth(self) -> int:
+        """Jobs not yet completed or dropped."""
+
+    @abc.abstractmethod
+    async def oldest_age(self, now: float) -> float:
+        """Seconds since the oldest job not yet completed or dropped was enqueued (0: none)."""
