@@ -1,0 +1,272 @@
+"""The Redis broker: classic pub/sub on one Redis server, or sharded pub/sub on a cluster.
+
+``RedisBroker(url)`` picks the engine when it starts: a ``redis+cluster://`` (or
+``rediss+cluster://``) URL, or a plain URL whose server reports ``cluster_enabled:1``,
+selects Redis Cluster (:mod:`realtime.broker.redis_cluster`); anything else is one server.
+
+Either way a node holds one pub/sub connection per Redis server it reads from (one, or one
+per cluster primary), each read by exactly one task, and a separate client for publishing.
+A node subscribes only the channels its sessions need, so a publication costs one delivery
+per subscribed node: cost grows with recipients, not with the size of the cluster.
+
+Pub/sub is lossy. When a pub/sub connection drops, it is rebuilt with backoff and every
+channel wanted *at that moment* is subscribed again; then the handler's ``broker_reset``
+is called once for the outage, and the node catches up from the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import RedisClusterException, RedisError
+
+from realtime.broker.base import Broker, BrokerHandler, BrokerUnavailable
+from realtime.broker.redis_pubsub import PubSubConnection
+
+log = logging.getLogger(__name__)
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+"""URL schemes that name a Redis Cluster, and the plain scheme redis-py expects instead."""
+
+CONNECT_TIMEOUT = 2.0
+"""Seconds to open a TCP connection to Redis."""
+
+COMMAND_TIMEOUT = 5.0
+"""Seconds a publish or ping may wait for Redis before it counts as unavailable."""
+
+UnavailableErrors = (RedisError, RedisClusterException, OSError, TimeoutError)
+"""What redis-py raises when a server cannot be reached or cannot serve."""
+
+
+def publisher_retry() -> Retry:
+    """One quick retry: a pooled connection may be stale after a restart; more would
+    only delay the sender's ack while Redis is really down."""
+    return Retry(ExponentialBackoff(cap=0.1, base=0.01), 1)
+
+
+def subscriber_retry() -> Retry:
+    """No retry inside redis-py: :class:`PubSubConnection` reconnects with its own backoff."""
+    return Retry(NoBackoff(), 0)
+
+
+class RedisEngine(Protocol):
+    """A way of talking to Redis: one server, or a cluster."""
+
+    connections: Sequence[PubSubConnection]
+
+    async def subscribe(self, channel: str) -> None: ...
+
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    async def publish(self, channels: Sequence[str], data: bytes) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class PubSubEvents(Protocol):
+    """What a pub/sub connection reports to the broker."""
+
+    def message(self, channel: str, data: bytes) -> None: ...
+
+    def down(self, connection: str) -> None: ...
+
+    def up(self, connection: str) -> None: ...
+
+
+class SingleRedis:
+    """One Redis server: ``PUBLISH`` in one pipeline, ``SUBSCRIBE`` on one connection."""
+
+    def __init__(self, publisher: aioredis.Redis, url: str, name: str, events: PubSubEvents):
+        self._publisher = publisher
+        subscriber = aioredis.Redis.from_url(
+            url,
+            retry=subscriber_retry(),
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=COMMAND_TIMEOUT,
+            client_name=f"{name}:sub",
+        )
+        self.connection = PubSubConnection(
+            subscriber,
+            name=url_address(url),
+            sharded=False,
+            on_message=events.message,
+            on_down=lambda: events.down(self.connection.name),
+            on_up=lambda: events.up(self.connection.name),
+        )
+        self.connections = [self.connection]
+
+    async def subscribe(self, channel: str) -> None:
+        await self.connection.subscribe(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        await self.connection.unsubscribe(channel)
+
+    async def publish(self, channels: Sequence[str], data: bytes) -> None:
+        async with self._publisher.pipeline(transaction=False) as pipe:
+            for channel in channels:
+                pipe.publish(channel, data)
+            await pipe.execute()
+
+    async def ping(self) -> None:
+        await self._publisher.ping()
+
+    async def close(self) -> None:
+        await self.connection.close()
+        await self._publisher.aclose()
+
+
+class RedisBroker(Broker):
+    """Publish/subscribe between nodes through Redis or Redis Cluster.
+
+    Counters for the metrics module, read as plain attributes: ``publishes`` (channel
+    publications sent), ``publish_errors`` (failed :meth:`publish` calls), ``reconnects``
+    (outages recovered from) and ``subscriptions`` (channels currently wanted).
+    """
+
+    def __init__(self, url: str, *, node_id: str | None = None) -> None:
+        self.url = url
+        self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.publishes = 0
+        self.publish_errors = 0
+        self.reconnects = 0
+        self._handler: BrokerHandler | None = None
+        self._engine: RedisEngine | None = None
+        # Connections lost and not yet back. One outage may span several cluster
+        # primaries: the handler hears about it once, when the last one is back.
+        self._down: set[str] = set()
+        self._closed = False
+
+    @property
+    def subscriptions(self) -> int:
+        """How many channels this node currently wants."""
+        engine = self._engine
+        return 0 if engine is None else sum(len(c.wanted) for c in engine.connections)
+
+    @property
+    def cluster(self) -> bool:
+        """Whether the broker runs on a Redis Cluster (known once started)."""
+        return self._engine is not None and not isinstance(self._engine, SingleRedis)
+
+    async def start(self, handler: BrokerHandler) -> None:
+        """Connect every pub/sub connection and the publishing client.
+
+        Raises :class:`BrokerUnavailable` if Redis cannot be reached now.
+        """
+        if self._engine is not None or self._closed:
+            raise RuntimeError("a RedisBroker starts once")
+        self._handler = handler
+        try:
+            engine = await open_engine(self.url, f"rt-{self.node_id}", self)
+        except UnavailableErrors as exc:
+            raise BrokerUnavailable(f"cannot connect to {url_address(self.url)}: {exc}") from exc
+        self._engine = engine
+
+    async def close(self) -> None:
+        """Stop every reader task and close every connection. Idempotent."""
+        self._closed = True
+        engine, self._engine = self._engine, None
+        self._handler = None
+        if engine is not None:
+            await engine.close()
+
+    async def subscribe(self, channel: str) -> None:
+        """Returns once the server confirmed the subscription (at once during an outage:
+        the channel is subscribed when Redis is back, before ``broker_reset``)."""
+        if self._engine is not None:
+            await self._engine.subscribe(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        if self._engine is not None:
+            await self._engine.unsubscribe(channel)
+
+    async def publish(self, channels: Sequence[str], data: bytes) -> None:
+        if not channels:
+            return
+        engine = self._engine
+        if engine is None:
+            raise BrokerUnavailable("the broker is not running")
+        try:
+            await engine.publish(channels, data)
+        except UnavailableErrors as exc:
+            self.publish_errors += 1
+            raise BrokerUnavailable(f"publish failed: {exc}") from exc
+        self.publishes += len(channels)
+
+    async def ping(self) -> None:
+        engine = self._engine
+        if engine is None:
+            raise BrokerUnavailable("the broker is not running")
+        try:
+            await engine.ping()
+        except UnavailableErrors as exc:
+            raise BrokerUnavailable(f"ping failed: {exc}") from exc
+
+    # -- events of the pub/sub connections (on their reader tasks) -------------------
+
+    def message(self, channel: str, data: bytes) -> None:
+        handler = self._handler
+        if handler is not None:
+            handler.publication(channel, data)
+
+    def down(self, connection: str) -> None:
+        self._down.add(connection)
+
+    def up(self, connection: str) -> None:
+        self._down.discard(connection)
+        if self._down:
+            return  # the outage goes on elsewhere: one reset when it is over
+        self.reconnects += 1
+        handler = self._handler
+        if handler is not None:
+            handler.broker_reset()
+
+
+async def open_engine(url: str, name: str, events: PubSubEvents) -> RedisEngine:
+    """Connect to what ``url`` names, one server or a cluster; raise if unreachable."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in CLUSTER_SCHEMES:
+        return await _open_cluster(f"{CLUSTER_SCHEMES[scheme]}{sep}{rest}", name, events)
+    publisher = aioredis.Redis.from_url(
+        url,
+        retry=publisher_retry(),
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=COMMAND_TIMEOUT,
+        client_name=name,
+    )
+    try:
+        info = await publisher.info("cluster")
+    except BaseException:
+        await publisher.aclose()
+        raise
+    if int(info.get("cluster_enabled", 0)) == 1:
+        await publisher.aclose()
+        return await _open_cluster(url, name, events)
+    engine = SingleRedis(publisher, url, name, events)
+    try:
+        await engine.connection.start()
+    except BaseException:
+        await engine.close()
+        raise
+    return engine
+
+
+async def _open_cluster(url: str, name: str, events: PubSubEvents) -> RedisEngine:
+    # Imported here: a single-server deployment never loads the cluster client.
+    from realtime.broker.redis_cluster import ClusterRedis
+
+    return await ClusterRedis.open(url, name, events)
+
+
+def url_address(url: str) -> str:
+    """``host:port`` of a Redis URL, without credentials (for logs and errors)."""
+    rest = url.partition("://")[2]
+    return rest.rpartition("@")[2].partition("/")[0].partition("?")[0] or "localhost"
