@@ -17,9 +17,8 @@ import asyncio
 import enum
 import logging
 import secrets
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -43,6 +42,7 @@ from realtime.store.base import (
     ThreadSummary,
     dm_thread_id,
 )
+from realtime.store.group_commit import GroupCommit
 from realtime.store.postgres_append import COLUMNS, append_batch, row_to_message
 from realtime.store.postgres_errors import is_unavailable, unavailable
 
@@ -56,12 +56,6 @@ class _State(enum.Enum):
     OPEN = "open"
     CLOSING = "closing"
     CLOSED = "closed"
-
-
-@dataclass(slots=True)
-class _Pending:
-    message: NewMessage
-    future: asyncio.Future[Appended]
 
 
 def _encode_jsonb(value: Any) -> bytes:
@@ -124,13 +118,28 @@ class PostgresStore(Store):
         self._migrate = migrate
         self._state = _State.NEW
         self._pool: asyncpg.Pool | None = None
-        self._pending: deque[_Pending] = deque()
-        self._wakeup = asyncio.Event()
-        self._full = asyncio.Event()
-        self._writer_task: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
-        self.batch_sizes: Counter[int] = Counter()
-        """How many batches of each size were committed (for measurements)."""
+        self._appends: GroupCommit[NewMessage, Appended] = GroupCommit(
+            "postgres-appends",
+            self._commit_appends,
+            batch_max=batch_max,
+            batch_window=batch_window,
+            unavailable=is_unavailable,
+        )
+        # Likes of a hot post all update its counter row: one transaction each would
+        # queue them on that row lock, one commit at a time.
+        self._likes: GroupCommit[tuple[str, str, bool], LikeChange] = GroupCommit(
+            "postgres-likes",
+            self._commit_likes,
+            batch_max=batch_max,
+            batch_window=batch_window,
+            unavailable=is_unavailable,
+        )
+
+    @property
+    def batch_sizes(self) -> Counter[int]:
+        """How many append batches of each size were committed (for measurements)."""
+        return self._appends.batch_sizes
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -172,7 +181,8 @@ class PostgresStore(Store):
             self._state = _State.CLOSED
             self._closed.set()
             raise
-        self._writer_task = asyncio.create_task(self._write_loop(), name="postgres-writer")
+        self._appends.start()
+        self._likes.start()
 
     async def close(self) -> None:
         """Commit every queued append, stop the writer task, close the pool.
@@ -189,11 +199,9 @@ class PostgresStore(Store):
             return
         self._state = _State.CLOSING
         try:
-            # Order: the writer drains the queue and commits, then the pool closes.
-            if self._writer_task is not None:
-                self._wakeup.set()
-                self._full.set()
-                await self._writer_task
+            # Order: the writers commit what is queued, then the pool closes.
+            await self._appends.close()
+            await self._likes.close()
         finally:
             await self._release()
             self._state = _State.CLOSED
@@ -342,12 +350,7 @@ class PostgresStore(Store):
     async def append(self, message: NewMessage) -> Appended:
         if self._state is not _State.OPEN:
             raise StoreUnavailable("the store is closed")
-        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(message, future))
-        self._wakeup.set()
-        if len(self._pending) >= self._batch_max:
-            self._full.set()
-        return await future
+        return await self._appends.submit(message)
 
     async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:
         limit = max(limit, 0)
@@ -422,8 +425,9 @@ class PostgresStore(Store):
             return await social.post_owner(conn, post)
 
     async def set_like(self, post: str, user: str, on: bool) -> LikeChange:
-        async with self._connection("set_like") as conn:
-            return await social.set_like(conn, post, user, on)
+        if self._state is not _State.OPEN:
+            raise StoreUnavailable("the store is closed")
+        return await self._likes.submit((post, user, on))
 
     async def like_count(self, post: str) -> int:
         async with self._connection("like_count") as conn:
@@ -453,81 +457,21 @@ class PostgresStore(Store):
         async with self._connection("last_seen") as conn:
             return await social.last_seen(conn, users)
 
-    # -- the writer task -----------------------------------------------------------------
+    # -- group commits -------------------------------------------------------------------
 
-    async def _write_loop(self) -> None:
-        """Take batches of queued appends and commit them, until closing and drained."""
-        idle = True
-        try:
-            while True:
-                if not self._pending:
-                    if self._state is not _State.OPEN:
-                        return
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                    idle = True
-                    continue
-                if idle and self._batch_window > 0 and self._state is _State.OPEN:
-                    # Only an idle writer waits: a busy one finds the next batch queued.
-                    if len(self._pending) < self._batch_max:
-                        self._full.clear()
-                        try:
-                            async with asyncio.timeout(self._batch_window):
-                                await self._full.wait()
-                        except TimeoutError:
-                            pass
-                count = min(len(self._pending), self._batch_max)
-                batch = [self._pending.popleft() for _ in range(count)]
-                if len(self._pending) < self._batch_max:
-                    self._full.clear()
-                await self._commit(batch)
-                idle = not self._pending
-        finally:
-            # Only reached with work left when the task is cancelled: nobody waits forever.
-            self._fail(list(self._pending), StoreUnavailable("the store was stopped"))
-            self._pending.clear()
+    async def _commit_appends(self, items: Sequence[NewMessage]) -> list[Appended | StoreError]:
+        async with self._connection("append") as conn:
+            return await append_batch(conn, items)
 
-    async def _commit(self, batch: list[_Pending]) -> None:
-        # An append whose caller gave up (cancelled) is not written.
-        live = [entry for entry in batch if not entry.future.done()]
-        if not live:
-            return
-        try:
-            if self._pool is None:
-                raise StoreUnavailable("the store is closed")
-            async with self._pool.acquire(timeout=self._timeout) as conn:
-                results = await append_batch(conn, [entry.message for entry in live])
-        except StoreUnavailable as exc:
-            self._fail(live, exc)
-            return
-        except Exception as exc:
-            if is_unavailable(exc):
-                error = StoreUnavailable(f"postgres append: {type(exc).__name__}: {exc}")
-            else:
-                log.exception("postgres store: a batch of %d appends failed", len(live))
-                error = StoreUnavailable("the batch could not be committed")
-            error.__cause__ = exc
-            self._fail(live, error)
-            return
-        self.batch_sizes[len(live)] += 1
-        for entry, result in zip(live, results, strict=True):
-            if entry.future.done():
-                continue
-            if isinstance(result, StoreError):
-                entry.future.set_exception(result)
-            else:
-                entry.future.set_result(result)
-
-    @staticmethod
-    def _fail(batch: list[_Pending], error: StoreError) -> None:
-        for entry in batch:
-            if not entry.future.done():
-                entry.future.set_exception(error)
+    async def _commit_likes(self, items: Sequence[tuple[str, str, bool]]) -> list[LikeChange]:
+        async with self._connection("set_like") as conn:
+            return await social.like_batch(conn, items)
 
     # -- the pool ------------------------------------------------------------------------
 
     def _connection(self, what: str) -> _Acquired:
-        if self._pool is None or self._state is not _State.OPEN:
+        # Not only while open: closing, the writers still commit what was queued.
+        if self._pool is None:
             raise StoreUnavailable("the store is closed")
         return _Acquired(self._pool, what, self._timeout)
 

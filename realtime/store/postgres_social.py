@@ -1,7 +1,8 @@
 """The PostgreSQL store's posts and likes, push device tokens and last-seen times.
 
 Each function is one short transaction on a connection the caller acquired; the
-caller maps unavailability to :class:`~realtime.store.base.StoreUnavailable`.
+caller maps unavailability to :class:`~realtime.store.base.StoreUnavailable`. Likes
+come in batches (:func:`like_batch`), committed by the store's group commit.
 """
 
 from __future__ import annotations
@@ -31,37 +32,64 @@ async def post_owner(conn: asyncpg.Connection, post: str) -> str | None:
     return owner
 
 
-async def set_like(conn: asyncpg.Connection, post: str, user: str, on: bool) -> LikeChange:
-    """Like or unlike ``post`` as ``user``; the count moves only when the state changes."""
+async def like_batch(
+    conn: asyncpg.Connection, changes: Sequence[tuple[str, str, bool]]
+) -> list[LikeChange]:
+    """Apply ``(post, user, on)`` changes in order, in one transaction; one result each.
+
+    Each change sees the ones before it, as if they ran one by one: a like moves the
+    count only when the user did not like the post yet, an unlike only when they did.
+    The posts' rows are locked first, in id order (nodes never deadlock), so every
+    change to a post's likes, from any node, happens under its lock.
+    """
+    posts = sorted({post for post, _, _ in changes})
+    pairs = sorted({(post, user) for post, user, _ in changes})
     async with conn.transaction():
-        if on:
-            changed = bool(
-                await conn.fetchval(
-                    "INSERT INTO likes (post, user_id) VALUES ($1, $2)"
-                    " ON CONFLICT DO NOTHING RETURNING true",
-                    post,
-                    user,
-                )
-            )
-        else:
-            changed = bool(
-                await conn.fetchval(
-                    "DELETE FROM likes WHERE post = $1 AND user_id = $2 RETURNING true",
-                    post,
-                    user,
-                )
-            )
-        # The counter row is updated last: its lock, which every like of a hot post
-        # waits for, is held only from here to the commit.
-        delta = (1 if on else -1) if changed else 0
-        count = await conn.fetchval(
-            "INSERT INTO posts (id, likes) VALUES ($1, GREATEST($2::bigint, 0))"
-            " ON CONFLICT (id) DO UPDATE SET likes = GREATEST(posts.likes + $2::bigint, 0)"
-            " RETURNING likes",
-            post,
-            delta,
+        await conn.execute(
+            "INSERT INTO posts (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", posts
         )
-    return LikeChange(int(count), changed)
+        rows = await conn.fetch(
+            "SELECT id, likes FROM posts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", posts
+        )
+        count: dict[str, int] = {post: likes for post, likes in rows}
+        liked_rows = await conn.fetch(
+            "SELECT l.post, l.user_id FROM likes AS l"
+            " JOIN unnest($1::text[], $2::text[]) AS k(post, user_id)"
+            " ON l.post = k.post AND l.user_id = k.user_id",
+            [post for post, _ in pairs],
+            [user for _, user in pairs],
+        )
+        before = {(post, user) for post, user in liked_rows}
+        state = {pair: pair in before for pair in pairs}
+        results = []
+        for post, user, on in changes:
+            changed = state[(post, user)] != on
+            if changed:
+                state[(post, user)] = on
+                count[post] += 1 if on else -1
+            results.append(LikeChange(count[post], changed))
+        added = [pair for pair in pairs if state[pair] and pair not in before]
+        removed = [pair for pair in pairs if not state[pair] and pair in before]
+        if added:
+            await conn.execute(
+                "INSERT INTO likes (post, user_id) SELECT * FROM unnest($1::text[], $2::text[])",
+                [post for post, _ in added],
+                [user for _, user in added],
+            )
+        if removed:
+            await conn.execute(
+                "DELETE FROM likes AS l USING unnest($1::text[], $2::text[]) AS k(post, user_id)"
+                " WHERE l.post = k.post AND l.user_id = k.user_id",
+                [post for post, _ in removed],
+                [user for _, user in removed],
+            )
+        await conn.execute(
+            "UPDATE posts SET likes = x.likes"
+            " FROM unnest($1::text[], $2::bigint[]) AS x(id, likes) WHERE posts.id = x.id",
+            posts,
+            [count[post] for post in posts],
+        )
+    return results
 
 
 async def like_count(conn: asyncpg.Connection, post: str) -> int:

@@ -191,3 +191,23 @@ async def test_duplicates_within_one_batch_store_one_message(store: PostgresStor
     assert len({r.message.pos for r in results}) == 1
     assert [r.duplicate for r in results].count(False) == 1
     assert await store.head() == results[0].message.pos
+
+
+async def test_concurrent_likes_of_one_post_share_transactions_and_count_exactly(
+    store: PostgresStore,
+) -> None:
+    changes = await asyncio.gather(
+        *(store.set_like("hot", f"u{i}", True) for i in range(100)),
+        *(store.set_like("hot", f"u{i}", False) for i in range(0, 100, 2)),
+    )
+    assert [c.changed for c in changes] == [True] * 150
+    assert sorted(c.count for c in changes[:100]) == list(range(1, 101))
+    assert await store.like_count("hot") == 50
+
+
+async def test_a_double_like_within_one_batch_counts_once(store: PostgresStore) -> None:
+    first, second = await asyncio.gather(
+        store.set_like("p", "alice", True), store.set_like("p", "alice", True)
+    )
+    assert (first.count, first.changed) == (1, True)
+    assert (second.count, second.changed) == (1, False)

@@ -2,7 +2,8 @@
 
 -- A post is recorded on its first like or when its owner is set: posts need no
 -- registration. `likes` is the count, kept with the likes in one transaction, so
--- reading it never scans a hot post's likes.
+-- reading it never scans a hot post's likes. Every change to a post's likes holds the
+-- post's row lock.
 CREATE TABLE posts (
     id    text PRIMARY KEY,
     owner text,

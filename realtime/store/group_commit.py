@@ -1,0 +1,166 @@
+"""Group commit: many callers' writes share one transaction, committed by one task.
+
+A :class:`GroupCommit` owns a writer task. :meth:`GroupCommit.submit` queues an item
+and waits for its outcome; the writer takes everything queued (up to ``batch_max``)
+and hands the batch to a commit function, which returns one outcome per item, in
+order: a result, or the :class:`StoreError` of that item alone. An exception from the
+commit function fails every item of the batch (as :class:`StoreUnavailable`).
+
+Only an idle writer waits ``batch_window`` for more items to join the first one; a
+busy writer finds the next batch queued when its commit returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from realtime.store.base import StoreError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+
+
+@dataclass(slots=True)
+class _Pending(Generic[ItemT, ResultT]):
+    item: ItemT
+    future: asyncio.Future[ResultT]
+
+
+class GroupCommit(Generic[ItemT, ResultT]):
+    """Queues items and commits them in batches through ``commit``.
+
+    ``name`` labels the task and the log lines. ``unavailable`` tells which exceptions
+    of ``commit`` mean the database is unavailable (the others are logged as bugs).
+    :meth:`start` once; :meth:`close` commits what is queued before returning.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        commit: Callable[[Sequence[ItemT]], Awaitable[Sequence[ResultT | StoreError]]],
+        *,
+        batch_max: int,
+        batch_window: float,
+        unavailable: Callable[[BaseException], bool] = lambda exc: False,
+    ) -> None:
+        if batch_max < 1:
+            raise ValueError("batch_max must be at least 1")
+        if batch_window < 0:
+            raise ValueError("batch_window must not be negative")
+        self.name = name
+        self._commit_batch = commit
+        self._unavailable = unavailable
+        self._batch_max = batch_max
+        self._batch_window = batch_window
+        self._pending: deque[_Pending[ItemT, ResultT]] = deque()
+        self._wakeup = asyncio.Event()
+        self._full = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self.batch_sizes: Counter[int] = Counter()
+        """How many batches of each size were committed (for measurements)."""
+
+    def start(self) -> None:
+        """Start the writer task."""
+        if self._task is not None:
+            raise RuntimeError(f"{self.name} already started")
+        self._task = asyncio.create_task(self._write_loop(), name=self.name)
+
+    async def close(self) -> None:
+        """Commit everything queued, then stop the writer task. Idempotent."""
+        self._closing = True
+        self._wakeup.set()
+        self._full.set()
+        if self._task is not None:
+            await self._task
+
+    async def submit(self, item: ItemT) -> ResultT:
+        """Queue ``item`` and return its outcome once its batch has committed.
+
+        Raise the item's :class:`StoreError`, or :class:`StoreUnavailable` when the
+        batch failed or the writer is closing. A cancelled caller's item is dropped
+        if its batch has not been taken yet.
+        """
+        if self._closing or self._task is None:
+            raise StoreUnavailable("the store is closed")
+        future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(item, future))
+        self._wakeup.set()
+        if len(self._pending) >= self._batch_max:
+            self._full.set()
+        return await future
+
+    async def _write_loop(self) -> None:
+        idle = True
+        try:
+            while True:
+                if not self._pending:
+                    if self._closing:
+                        return
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    idle = True
+                    continue
+                if idle and self._batch_window > 0 and not self._closing:
+                    await self._gather_more()
+                count = min(len(self._pending), self._batch_max)
+                batch = [self._pending.popleft() for _ in range(count)]
+                if len(self._pending) < self._batch_max:
+                    self._full.clear()
+                await self._commit(batch)
+                idle = not self._pending
+        finally:
+            # Only reached with work left when the task is cancelled: nobody waits forever.
+            self._fail(list(self._pending), StoreUnavailable("the store was stopped"))
+            self._pending.clear()
+
+    async def _gather_more(self) -> None:
+        """Wait up to ``batch_window`` for the batch to fill."""
+        if len(self._pending) >= self._batch_max:
+            return
+        self._full.clear()
+        try:
+            async with asyncio.timeout(self._batch_window):
+                await self._full.wait()
+        except TimeoutError:
+            pass
+
+    async def _commit(self, batch: list[_Pending[ItemT, ResultT]]) -> None:
+        live = [entry for entry in batch if not entry.future.done()]
+        if not live:
+            return
+        try:
+            results = await self._commit_batch([entry.item for entry in live])
+        except StoreUnavailable as exc:
+            self._fail(live, exc)
+            return
+        except Exception as exc:
+            if self._unavailable(exc):
+                error = StoreUnavailable(f"{self.name}: {type(exc).__name__}: {exc}")
+            else:
+                log.exception("%s: a batch of %d failed", self.name, len(live))
+                error = StoreUnavailable("the batch could not be committed")
+            error.__cause__ = exc
+            self._fail(live, error)
+            return
+        self.batch_sizes[len(live)] += 1
+        for entry, result in zip(live, results, strict=True):
+            if entry.future.done():
+                continue
+            if isinstance(result, StoreError):
+                entry.future.set_exception(result)
+            else:
+                entry.future.set_result(result)
+
+    @staticmethod
+    def _fail(batch: list[_Pending[ItemT, ResultT]], error: StoreError) -> None:
+        for entry in batch:
+            if not entry.future.done():
+                entry.future.set_exception(error)
