@@ -48,6 +48,8 @@ class SendQueue:
         self._roomy = asyncio.Event()
         self._roomy.set()
         self._close: tuple[int, str, bool] | None = None
+        self._write_deadline: asyncio.Timeout | None = None
+        """Set while the writer awaits one frame's write; a close moves its deadline."""
 
     @property
     def size(self) -> int:
@@ -86,6 +88,12 @@ class SendQueue:
         if not flush:
             self._items.clear()
             self._size = 0
+            if self._write_deadline is not None:
+                # The writer is blocked mid-frame on a peer that does not read (a write
+                # only waits when the transport is paused): give it the close timeout to
+                # catch up, then cut it off, or the connection would never end.
+                loop = asyncio.get_running_loop()
+                self._write_deadline.reschedule(loop.time() + self._close_timeout)
         self._roomy.set()
         self._wakeup.set()
 
@@ -99,14 +107,23 @@ class SendQueue:
                 while self._items:
                     data = self._items.popleft()
                     self._size -= len(data)
-                    if isinstance(data, str):
-                        await ws.send_str(data)
-                    else:
-                        await ws.send_bytes(data)
+                    try:
+                        async with asyncio.timeout(None) as self._write_deadline:
+                            if isinstance(data, str):
+                                await ws.send_str(data)
+                            else:
+                                await ws.send_bytes(data)
+                    finally:
+                        self._write_deadline = None
                     if self._size <= self._max_bytes // 2:
                         self._roomy.set()
                 if self._close is not None:
                     break
+        except TimeoutError:
+            # Closed while a write was stuck past the close timeout: see close().
+            log.debug("peer stopped reading; aborting the connection")
+            self._abort()
+            return
         except (ConnectionError, RuntimeError) as exc:
             # The peer went away mid-write; the reader sees the close and ends the session.
             log.debug("write failed: %s", exc)
@@ -123,9 +140,12 @@ class SendQueue:
                 await self._ws.close(code=code, message=reason.encode()[:120])
         except (TimeoutError, ConnectionError, RuntimeError):
             # A client that never reads keeps the close frame from draining: cut it off.
-            transport = self._transport()
-            if transport is not None:
-                transport.abort()
+            self._abort()
+
+    def _abort(self) -> None:
+        transport = self._transport()
+        if transport is not None:
+            transport.abort()
 
     def _transport(self) -> asyncio.BaseTransport | None:
         with contextlib.suppress(AttributeError):
