@@ -1,4 +1,4 @@
-"""The internal HTTP API against a running node: threads, messages and notifications.
+"""The internal HTTP API against a running node, on each store backend.
 
 Calls go over real HTTP (aiohttp's client) and live deliveries are watched from real
 WebSocket clients (websockets).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,7 +17,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from realtime.node import Node
-from tests.fixtures.node import API_KEY
+from tests.fixtures.node import API_KEY, NodeFactory, node_config
 
 V1_ROUTES = [
     ("POST", "/v1/threads"),
@@ -31,6 +32,36 @@ V1_ROUTES = [
     ("DELETE", "/v1/devices/tok"),
     ("GET", "/v1/presence?users=alice"),
 ]
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The store backend: SQLite ("", the embedded default) unless a test asks for
+    each in turn with ``@both_stores``."""
+    backend = getattr(request, "param", "sqlite")
+    return "" if backend == "sqlite" else request.getfixturevalue("postgres_dsn")
+
+
+both_stores = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+"""Run a test that depends on what the store does on every backend."""
+
+
+@pytest.fixture
+async def node(database_url: str, node_factory: NodeFactory,
+               tmp_path: Path) -> AsyncIterator[Node]:
+    if not database_url:
+        yield await node_factory()
+        return
+    from realtime.store.postgres import PostgresStore
+
+    # The test database is empty: the store applies the schema as it opens.
+    started = Node(node_config(data_dir=tmp_path / "pg-node", database_url=database_url),
+                   store=PostgresStore(database_url, migrate=True))
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.close()
 
 
 @pytest.fixture
@@ -130,6 +161,7 @@ async def test_a_wrong_method_is_refused_as_json(api: aiohttp.ClientSession) -> 
 # -- threads ---------------------------------------------------------------------------
 
 
+@both_stores
 async def test_create_thread_makes_a_group_with_its_members_once_each(
         node: Node, api: aiohttp.ClientSession) -> None:
     status, answer = await call(api, "POST", "/v1/threads",
@@ -157,6 +189,7 @@ async def test_create_thread_refuses_a_user_id_with_a_trailing_newline(
     assert (status, answer["code"]) == (400, "bad_request")
 
 
+@both_stores
 async def test_change_members_adds_then_removes_and_answers_the_members(
         api: aiohttp.ClientSession) -> None:
     thread = await group(api, "alice", "bob")
@@ -166,12 +199,14 @@ async def test_change_members_adds_then_removes_and_answers_the_members(
     assert sorted(answer["members"]) == ["alice", "carol", "dave"]
 
 
+@both_stores
 async def test_change_members_of_a_missing_thread_is_not_found(
         api: aiohttp.ClientSession) -> None:
     status, answer = await call(api, "POST", "/v1/threads/nope/members", {"add": ["alice"]})
     assert (status, answer["code"]) == (404, "not_found")
 
 
+@both_stores
 async def test_the_members_of_a_dm_cannot_change(node: Node, api: aiohttp.ClientSession) -> None:
     dm = await node.store.ensure_dm("alice", "bob")
     status, answer = await call(api, "POST", f"/v1/threads/{dm.id}/members",
@@ -190,6 +225,7 @@ async def test_change_members_refuses_an_invalid_user_id(api: aiohttp.ClientSess
 # -- posting messages ------------------------------------------------------------------
 
 
+@both_stores
 async def test_a_message_posted_over_http_is_acked_and_reaches_members_live(
         node: Node, api: aiohttp.ClientSession) -> None:
     thread = await group(api, "alice", "bob")
@@ -215,6 +251,7 @@ async def test_a_message_without_from_is_a_system_message(
     assert message["from"] is None and message["body"] == "welcome"
 
 
+@both_stores
 async def test_posting_as_a_non_member_is_forbidden_and_stores_nothing(
         node: Node, api: aiohttp.ClientSession) -> None:
     thread = await group(api, "alice")
@@ -224,11 +261,13 @@ async def test_posting_as_a_non_member_is_forbidden_and_stores_nothing(
     assert (await node.store.history(thread, None, 10)).messages == []
 
 
+@both_stores
 async def test_posting_to_a_missing_thread_is_not_found(api: aiohttp.ClientSession) -> None:
     status, answer = await call(api, "POST", "/v1/threads/nope/messages", {"body": "hi"})
     assert (status, answer["code"]) == (404, "not_found")
 
 
+@both_stores
 async def test_a_retry_with_the_same_cid_answers_the_original_and_stores_once(
         node: Node, api: aiohttp.ClientSession) -> None:
     thread = await group(api, "alice")
@@ -239,6 +278,7 @@ async def test_a_retry_with_the_same_cid_answers_the_original_and_stores_once(
     assert len((await node.store.history(thread, None, 10)).messages) == 1
 
 
+@both_stores
 async def test_a_system_message_retry_with_the_same_cid_stores_once(
         node: Node, api: aiohttp.ClientSession) -> None:
     thread = await group(api, "alice")
@@ -305,6 +345,7 @@ async def post_many(api: aiohttp.ClientSession, thread: str, n: int) -> None:
         assert status == 200
 
 
+@both_stores
 async def test_history_answers_the_newest_page_in_ascending_seq(
         api: aiohttp.ClientSession) -> None:
     thread = await group(api, "alice")
@@ -315,6 +356,7 @@ async def test_history_answers_the_newest_page_in_ascending_seq(
     assert answer["more"] is True
 
 
+@both_stores
 async def test_history_before_is_exclusive_and_more_ends(api: aiohttp.ClientSession) -> None:
     thread = await group(api, "alice")
     await post_many(api, thread, 5)
@@ -323,6 +365,7 @@ async def test_history_before_is_exclusive_and_more_ends(api: aiohttp.ClientSess
     assert answer["more"] is False
 
 
+@both_stores
 async def test_history_entries_have_the_message_frame_shape(api: aiohttp.ClientSession) -> None:
     thread = await group(api, "alice")
     await post_many(api, thread, 1)
@@ -333,6 +376,7 @@ async def test_history_entries_have_the_message_frame_shape(api: aiohttp.ClientS
                        "cid": "c1"}
 
 
+@both_stores
 async def test_history_of_a_missing_thread_is_not_found(api: aiohttp.ClientSession) -> None:
     status, answer = await call(api, "GET", "/v1/threads/nope/messages")
     assert (status, answer["code"]) == (404, "not_found")
@@ -402,6 +446,7 @@ async def test_notify_accepts_push_text_and_queues_nothing_while_push_is_off(
 # -- posts and likes -------------------------------------------------------------------
 
 
+@both_stores
 async def test_put_post_names_its_owner(node: Node, api: aiohttp.ClientSession) -> None:
     status, answer = await call(api, "PUT", "/v1/posts/p1", {"owner": "alice"})
     assert (status, answer) == (200, {"post": "p1", "owner": "alice"})
@@ -413,18 +458,21 @@ async def test_put_post_refuses_an_invalid_post_id(api: aiohttp.ClientSession) -
     assert (status, answer["code"]) == (400, "bad_request")
 
 
+@both_stores
 async def test_a_like_answers_the_new_count(api: aiohttp.ClientSession) -> None:
     await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": True})
     status, answer = await call(api, "POST", "/v1/posts/p1/likes", {"user": "bob", "on": True})
     assert (status, answer) == (200, {"post": "p1", "count": 2})
 
 
+@both_stores
 async def test_liking_twice_counts_once(api: aiohttp.ClientSession) -> None:
     await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": True})
     _, answer = await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": True})
     assert answer["count"] == 1
 
 
+@both_stores
 async def test_an_unlike_lowers_the_count(api: aiohttp.ClientSession) -> None:
     await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": True})
     _, answer = await call(api, "POST", "/v1/posts/p1/likes", {"user": "alice", "on": False})
@@ -447,6 +495,7 @@ async def test_a_like_needs_a_boolean_on(api: aiohttp.ClientSession) -> None:
     assert (status, answer["code"]) == (400, "bad_request")
 
 
+@both_stores
 async def test_a_like_over_http_notifies_the_owner_live(node: Node,
                                                        api: aiohttp.ClientSession) -> None:
     await call(api, "PUT", "/v1/posts/p1", {"owner": "alice"})
@@ -460,6 +509,7 @@ async def test_a_like_over_http_notifies_the_owner_live(node: Node,
 # -- devices ---------------------------------------------------------------------------
 
 
+@both_stores
 async def test_a_registered_device_is_stored_for_its_user(
         node: Node, api: aiohttp.ClientSession) -> None:
     status, answer = await call(api, "POST", "/v1/devices",
@@ -476,6 +526,7 @@ async def test_a_device_of_an_unknown_platform_is_bad_request(
     assert (status, answer["code"]) == (400, "bad_request")
 
 
+@both_stores
 async def test_a_deleted_device_is_forgotten(node: Node, api: aiohttp.ClientSession) -> None:
     await call(api, "POST", "/v1/devices", {"user": "alice", "token": "tok:1", "platform": "web"})
     status, answer = await call(api, "DELETE", "/v1/devices/tok:1")
@@ -499,6 +550,7 @@ async def test_presence_shows_a_connected_user_online(node: Node,
                                                  "last_seen": None}]})
 
 
+@both_stores
 async def test_presence_shows_an_offline_user_with_last_seen(
         node: Node, api: aiohttp.ClientSession) -> None:
     await node.store.set_last_seen("bob", 1_700_000_000_000)
