@@ -129,7 +129,8 @@ class RedisBroker(Broker):
 
     Counters for the metrics module, read as plain attributes: ``publishes`` (channel
     publications sent), ``publish_errors`` (failed :meth:`publish` calls), ``reconnects``
-    (outages recovered from) and ``subscriptions`` (channels currently wanted).
+    (outages recovered from); and gauges: ``subscriptions`` (channels currently wanted),
+    ``connections_down`` (pub/sub connections lost right now).
     """
 
     def __init__(self, url: str, *, node_id: str | None = None) -> None:
@@ -150,6 +151,11 @@ class RedisBroker(Broker):
         """How many channels this node currently wants."""
         engine = self._engine
         return 0 if engine is None else sum(len(c.wanted) for c in engine.connections)
+
+    @property
+    def connections_down(self) -> int:
+        """How many pub/sub connections are lost right now (0 when all is well)."""
+        return len(self._down)
 
     @property
     def cluster(self) -> bool:

@@ -252,7 +252,7 @@ class PubSubConnection:
                         self.name, attempt, exc,
                     )  # fmt: skip
                 continue
-            log.warning(
+            log.info(
                 "redis pub/sub %s back after %.1f s (%d attempts), %d channels",
                 self.name, time.monotonic() - started, attempt, len(self.wanted),
             )  # fmt: skip
