@@ -1,0 +1,57 @@
+"""``python -m loadtest SCENARIO ...``: run a scenario (or a rate stepping) and report.
+
+``python -m loadtest baseline ...`` runs the node-against-relay comparison instead (see
+:mod:`loadtest.compare`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from loadtest.options import add_arguments, from_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "baseline":
+        from loadtest.compare import main as compare_main
+
+        return compare_main(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest",
+        description="Drive a realtime node (or the baseline relay) over the wire and "
+                    "report latency, loss and server cost. "
+                    "`python -m loadtest baseline --help`: the node against the relay.")
+    add_arguments(parser)
+    options = from_args(parser.parse_args(argv))
+    try:
+        options.check()
+    except ValueError as exc:
+        parser.error(str(exc))
+    import uvloop
+
+    from loadtest.plots import plot_run, plot_steps
+    from loadtest.progress import Progress
+    from loadtest.report import print_report, print_steps, write_json
+    from loadtest.runner import run, run_steps
+
+    progress = Progress(enabled=options.live)
+    if options.step_from is not None:
+        options = options.replace(step_to=options.step_to or options.step_from * 10)
+        result = uvloop.run(run_steps(options, progress))
+        print_steps(result)
+        if options.plot_path:
+            plot_steps(result, options.plot_path)
+    else:
+        result = uvloop.run(run(options, progress))
+        print_report(result)
+        if options.plot_path:
+            plot_run(result, options.plot_path)
+    if options.json_path:
+        write_json(result, options.json_path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
