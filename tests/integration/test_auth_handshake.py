@@ -11,6 +11,7 @@ import jwt
 import msgspec
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
 from realtime.node import Node
@@ -184,3 +185,28 @@ async def test_json_and_msgpack_clients_talk_to_each_other(node: Node) -> None:
     assert ack["seq"] == 1 and reply["seq"] == 2
     assert (m["body"], m["meta"]) == ("héllo", {"n": 1, "f": 1.5, "l": [True, None]})
     assert (back["from"], back["body"]) == ("bob", "ok")
+
+
+async def test_concurrent_handshakes_cannot_slip_past_the_session_limit(
+    node_factory: NodeFactory,
+) -> None:
+    node = await node_factory(limit_sessions=2)
+    token = node.token("alice")
+    refused: list[int] = []
+    settled = asyncio.Event()  # every attempt but the two that may pass was refused
+
+    async def attempt() -> int:
+        try:
+            async with connect(f"{node.ws_url}?token={token}", proxy=None) as ws:
+                await ws.recv()  # welcome
+                async with asyncio.timeout(10):
+                    await settled.wait()  # hold the session meanwhile
+                return 101
+        except InvalidStatus as exc:
+            refused.append(exc.response.status_code)
+            if len(refused) == 8:
+                settled.set()
+            return exc.response.status_code
+
+    statuses = await asyncio.gather(*(attempt() for _ in range(10)))
+    assert sorted(statuses) == [101, 101] + [429] * 8
