@@ -91,8 +91,10 @@ def _query(name: str, description: str, schema: dict[str, Any],
             "schema": schema}
 
 
+# '%' and '/' are valid in a thread id but cannot travel unescaped in a path segment;
+# the document leaves them out so that generated requests are ones a client can send.
 _THREAD = _path("thread", "A thread id: 1..128 printable ASCII characters, no spaces.",
-                {"type": "string", "pattern": "^[!-~]{1,128}$"})
+                {"type": "string", "pattern": "^[!-$&-.0-~]{1,128}$"})
 _POST = _path("post", "A post id: 1..128 characters of [A-Za-z0-9_.:@+-].",
               {"type": "string", "pattern": "^[A-Za-z0-9_.:@+\\-]{1,128}$"})
 _POSITIVE = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}

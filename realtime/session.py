@@ -49,6 +49,7 @@ from protocol.limits import Limits
 from protocol.validation import format_cursor, parse_cursor, parse_topic, validate
 from realtime import metrics
 from realtime.auth import AuthError, TokenVerifier
+from realtime.broker.base import BrokerUnavailable
 from realtime.errors import RequestError, unavailable
 from realtime.events import Delivery, LikesCount, MessageEvent, PresenceChange, message_frame
 from realtime.hub import Hub
@@ -62,6 +63,8 @@ log = logging.getLogger(__name__)
 REPLAY_PAGE = 500
 MAX_IN_FLIGHT = 256
 """Sends awaiting their commit per session; past it the session stops reading (backpressure)."""
+MAX_HELD = 10_000
+"""Live events held during a replay; past it the client is too far behind (1013)."""
 ABUSE_STRIKES = 200
 """Frames refused for rate in a row before the connection is closed with 1008."""
 
@@ -132,9 +135,9 @@ class Session:
         writer = asyncio.create_task(self.queue.run(), name=f"writer-{self.id}")
         if cursor is not None:
             self.state = State.SYNCING  # hold live messages from the moment we attach
-        await self._hub.attach(self)
         presence = self._services.presence
         try:
+            await self._hub.attach(self)
             await presence.joined(self.user, self.id)
             head = await self._messaging.head()
             self.send(Welcome(user=self.user, session=self.id, node=self._node_id,
@@ -142,17 +145,23 @@ class Session:
             if cursor is not None:
                 await self._replay(cursor, request_id=None)
             await self._read_loop()
-        except RequestError as exc:
-            # The store is down at connect: tell the client to come back.
-            log.warning("session %s: %s", self.id, exc.message)
-            self.close(CloseCode.TRY_AGAIN_LATER, exc.message)
+        except (RequestError, BrokerUnavailable) as exc:
+            # A dependency is down at connect: tell the client to come back.
+            log.warning("session %s: %s", self.id, exc)
+            self.close(CloseCode.TRY_AGAIN_LATER, "unavailable, retry")
+        except Exception:
+            log.exception("session %s failed", self.id)
+            self.close(CloseCode.INTERNAL_ERROR, "internal error")
         finally:
             self.state = State.CLOSED
-            await self._hub.detach(self)
+            # Neither a broker nor a store failure may keep the rest of the cleanup from
+            # running: the in-flight sends below must still finish.
             try:
+                await self._hub.detach(self)
                 await presence.left(self.user, self.id)
-            except StoreUnavailable:
-                log.warning("session %s: last seen of %s not stored", self.id, self.user)
+            except Exception as exc:
+                log.warning("session %s: cleanup of %s incomplete: %s", self.id, self.user,
+                            exc)
             # Acked means durable: the sends already handed to the store finish, even
             # though their acks can no longer reach anyone.
             if self._in_flight:
@@ -185,7 +194,11 @@ class Session:
                 return
         metrics.sent(type(delivery.event))
         if self.state is State.SYNCING:
-            self._held.append(delivery)
+            # Held frames count against the same bound as queued ones.
+            if len(self._held) >= MAX_HELD:
+                self._too_slow()
+            else:
+                self._held.append(delivery)
         elif self.state is State.LIVE:
             self.queue.put(delivery.encoded(self.codec, self.user))
 
@@ -210,19 +223,20 @@ class Session:
                 break
 
     async def _on_data(self, data: bytes | str) -> None:
+        # Every frame spends a token, malformed ones too: a flood of garbage is a flood.
+        allowed = self._bucket.take(time.monotonic())
         try:
             frame = validate(self.codec.decode_client(data), self._limits)
         except ProtocolError as exc:
-            self._error(exc.request_id, exc.code, exc.message)
+            if allowed:
+                self._error(exc.request_id, exc.code, exc.message)
+            else:
+                self._strike(exc.request_id)
             return
         kind = type(frame)
         metrics.received(kind)
-        if not self._bucket.take(time.monotonic()):
-            self._strikes += 1
-            if self._strikes >= ABUSE_STRIKES:
-                self.close(CloseCode.POLICY_VIOLATION, "rate limit exceeded repeatedly")
-            else:
-                self._error(frame.id, ErrorCode.RATE_LIMITED, "too many frames, slow down")
+        if not allowed:
+            self._strike(frame.id)
             return
         self._strikes = 0
         started = time.perf_counter()
@@ -235,6 +249,13 @@ class Session:
             self._error(frame.id, ErrorCode.INTERNAL, "internal error")
         finally:
             metrics.command(kind, time.perf_counter() - started)
+
+    def _strike(self, request_id: int | str | None) -> None:
+        self._strikes += 1
+        if self._strikes >= ABUSE_STRIKES:
+            self.close(CloseCode.POLICY_VIOLATION, "rate limit exceeded repeatedly")
+        else:
+            self._error(request_id, ErrorCode.RATE_LIMITED, "too many frames, slow down")
 
     async def _on_send(self, frame: Send) -> None:
         # The thread is resolved here, in frame order, and the commit awaited in a task:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from protocol.frames import Message, Presence
@@ -11,9 +13,19 @@ from tests.fixtures.node import NodeFactory
 
 
 async def befriend(node: Node, a: str, b: str) -> None:
-    """Give ``a`` and ``b`` a thread in common (a DM with one message)."""
-    async with Client(node.ws_url, node.token(a)) as client:
-        await client.send("hi", to=b)
+    """Give ``a`` and ``b`` a thread in common (their DM), without connecting either."""
+    await node.messaging.thread_for(a, to=b)
+
+
+async def seen_and_gone(node: Node, user: str) -> None:
+    """Connect ``user`` once and return when the node has recorded them offline."""
+    async with Client(node.ws_url, node.token(user)):
+        pass
+    # The session ends on the server after the client's close returns; the store has no
+    # event to wait on, so poll it, bounded.
+    async with asyncio.timeout(5):
+        while not await node.store.last_seen([user]):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 async def test_a_stranger_cannot_follow_presence(node: Node) -> None:
@@ -33,7 +45,8 @@ async def test_following_sends_the_current_state_at_once(node: Node) -> None:
 
 
 async def test_an_offline_user_is_shown_with_last_seen(node: Node) -> None:
-    await befriend(node, "ann", "bob")  # ann connected and left: she was seen
+    await befriend(node, "ann", "bob")
+    await seen_and_gone(node, "ann")
     async with Client(node.ws_url, node.token("bob")) as bob:
         await bob.subscribe("presence:ann")
         state = await bob.next_event(Presence)
