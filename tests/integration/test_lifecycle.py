@@ -73,28 +73,43 @@ class Served:
 async def serving(data_dir: Path) -> AsyncIterator[Served]:
     """Run ``realtime serve`` on free ports until it prints that it serves; kill it at
     the end if it is still running."""
-    port, api_port = free_port(), free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "realtime.cli", "serve", "--port", str(port),
-        "--api-port", str(api_port), cwd=ROOT, env=environment(data_dir),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    proc, port, api_port, output = await start(data_dir)
     assert proc.stdout is not None
-    output: list[bytes] = []
-    drained: asyncio.Task[None] | None = None
+    # Keep reading, so that its logs can never fill the pipe and block it.
+    drained = asyncio.create_task(drain(proc.stdout, output))
     try:
-        async with asyncio.timeout(START):
-            while not (line := await proc.stdout.readline()).startswith(b"serving "):
-                assert line, b"".join(output).decode()
-                output.append(line)
-        # Keep reading, so that its logs can never fill the pipe and block it.
-        drained = asyncio.create_task(drain(proc.stdout, output))
         yield Served(proc, data_dir, port, api_port)
     finally:
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
-        if drained is not None:
-            await drained
+        await drained
+
+
+async def start(data_dir: Path) -> tuple[asyncio.subprocess.Process, int, int, list[bytes]]:
+    """Start ``realtime serve`` and return once it serves, with its ports and output.
+    Another program may take a free port before the node binds it: then try others."""
+    output: list[bytes] = []
+    for _ in range(3):
+        port, api_port = free_port(), free_port()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "realtime.cli", "serve", "--port", str(port),
+            "--api-port", str(api_port), cwd=ROOT, env=environment(data_dir),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        assert proc.stdout is not None
+        output = []
+        try:
+            async with asyncio.timeout(START):
+                while line := await proc.stdout.readline():
+                    if line.startswith(b"serving "):
+                        return proc, port, api_port, output
+                    output.append(line)
+        except BaseException:
+            proc.kill()
+            await proc.wait()
+            raise
+        await proc.wait()  # it exited before serving
+    raise AssertionError(b"".join(output).decode())
 
 
 async def drain(stream: asyncio.StreamReader, into: list[bytes]) -> None:
