@@ -96,6 +96,28 @@ async def test_the_rate_limit_is_per_connection(node_factory: NodeFactory) -> No
     assert answer["type"] == "pong"
 
 
+async def test_undecodable_frames_count_against_the_rate_limit(
+    node_factory: NodeFactory,
+) -> None:
+    node = await node_factory(limit_rate=RATE, limit_burst=BURST)
+    async with wire(node, "alice") as alice:
+        for _ in range(2 * BURST):
+            await alice.send("{not json")
+        codes = [(await alice.recv_until("error"))["code"] for _ in range(2 * BURST)]
+    assert codes.count("bad_request") <= BURST + 1
+    assert codes.count("rate_limited") >= BURST - 1
+
+
+async def test_flooding_with_undecodable_frames_closes_with_1008(
+    node_factory: NodeFactory,
+) -> None:
+    node = await node_factory(limit_rate=RATE, limit_burst=1)
+    async with wire(node, "alice") as alice:
+        for _ in range(ABUSE_STRIKES + 5):
+            await alice.send("{not json")
+        assert await alice.closed() == 1008
+
+
 async def test_flooding_on_and_on_closes_with_1008(node_factory: NodeFactory) -> None:
     node = await node_factory(limit_rate=RATE, limit_burst=1)
     async with wire(node, "alice") as alice:
