@@ -55,6 +55,18 @@ async def test_a_resend_with_the_same_cid_stores_nothing_new(node: Node) -> None
     assert [m["seq"] for m in page["messages"]] == [1]
 
 
+async def test_resends_in_flight_together_are_stored_once(node: Node) -> None:
+    async with wire(node, "alice") as alice, wire(node, "bob") as bob:
+        for i in range(5):  # no waiting for acks: they may share one commit
+            await alice.send({"type": "send", "to": "bob", "cid": "same", "body": "hi",
+                              "id": i})
+        acks = [await alice.recv_until("ack") for _ in range(5)]
+        await alice.request({"type": "send", "to": "bob", "cid": "next", "body": "next"})
+        received = await bob.messages(2)
+    assert {(a["seq"], a["msg"]) for a in acks} == {(1, acks[0]["msg"])}
+    assert [(m["seq"], m["body"]) for m in received] == [(1, "hi"), (2, "next")]
+
+
 async def test_acked_messages_survive_a_restart_on_the_same_data_dir(
     node_factory: NodeFactory, tmp_path: Path,
 ) -> None:
