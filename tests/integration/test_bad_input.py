@@ -190,6 +190,37 @@ async def test_a_from_cannot_post_into_someone_elses_thread(chat: Chat) -> None:
     await unchanged(chat)
 
 
+def deeply_nested_send(depth: int, *, binary: bool) -> bytes | str:
+    """A send whose meta nests ``depth`` lists, encoded by hand: encoders refuse it."""
+    fields = {"type": "send", "to": "bob", "cid": "x", "body": "x", "id": 16}
+    if binary:
+        head = msgspec.msgpack.encode(fields)
+        assert head[0] == 0x80 | len(fields)  # a fixmap: one more entry follows
+        return (bytes([0x80 | len(fields) + 1]) + head[1:] + msgspec.msgpack.encode("meta")
+                + b"\x81" + msgspec.msgpack.encode("deep") + b"\x91" * depth
+                + msgspec.msgpack.encode("leaf"))
+    return (json.dumps(fields)[:-1] + ', "meta": {"deep": ' + "[" * depth + '"leaf"'
+            + "]" * depth + "}}")
+
+
+async def test_deeply_nested_input_is_a_bad_request(chat: Chat) -> None:
+    error = await error_for(chat.alice, deeply_nested_send(1500, binary=chat.alice.binary))
+    assert error["code"] == "bad_request"
+    await unchanged(chat)
+
+
+async def test_a_meta_value_json_cannot_carry_is_a_bad_request(
+    node_factory: NodeFactory,
+) -> None:
+    node = await node_factory()
+    async with wire(node, "alice", subprotocol=MSGPACK) as alice, wire(node, "bob") as bob:
+        error = await error_for(alice, {"type": "send", "to": "bob", "cid": "x", "body": "x",
+                                        "meta": {"raw": b"\x00\x01"}, "id": 17})
+        await bob.request({"type": "ping"})
+    assert (error["code"], error["id"]) == ("bad_request", 17)
+    assert [f["type"] for f in bob.received] == ["pong"]
+
+
 # -- sizes ---------------------------------------------------------------------------
 
 
