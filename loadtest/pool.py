@@ -28,7 +28,7 @@ from typing import Any
 from loadtest.links import make_dialer
 from loadtest.options import Options
 from loadtest.scenarios import scenario_module
-from loadtest.scenarios.base import WorkerContext
+from loadtest.scenarios.base import WorkerContext, sleep_until
 from loadtest.tokens import TokenSource
 
 __all__ = ["Channel", "WorkerHandle", "start_workers"]
@@ -95,6 +95,9 @@ async def serve_worker(channel: Channel, options: Options, plan: dict[str, Any],
             progress = asyncio.create_task(_report_progress(channel, scenario))
             try:
                 await scenario.run(message[1])
+                # A worker that offers no load (fan-out receivers) returns at once: its
+                # drain starts when the load ends, as everyone else's.
+                await sleep_until(message[1] + int(options.duration * 1e9))
                 await scenario.drain()
             finally:
                 progress.cancel()
