@@ -61,8 +61,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("limit_connections", int, 20000, "connections per node (past it: HTTP 503)"),
     Setting("heartbeat", float, 20.0, "seconds between keepalive pings (0: off)"),
     Setting("handshake_timeout", float, 10.0, "seconds a client has to finish the handshake"),
-    Setting("drain_timeout", float, 10.0, "seconds a drain may take before the node exits"),
+    Setting("drain_timeout", float, 10.0,
+            "seconds in-flight writes may take, after the drain window, before the node exits"),
+    Setting("drain_window", float, 0.0,
+            "seconds over which a drain spreads its session closes (0: all at once)"),
+    Setting("presence_ttl", float, 20.0,
+            "seconds a crashed node's users stay online (presence lease, with Redis)"),
     Setting("log_level", str, "info", "debug, info, warning or error"),
+    Setting("log_format", str, "text", "text (for people) or json (one object per line)"),
+    Setting("tls_cert", str, "", "PEM certificate chain: serve wss:// on the public port"),
+    Setting("tls_key", str, "", "PEM private key of tls_cert"),
+    Setting("compression", bool, False, "offer permessage-deflate to clients"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -94,7 +103,13 @@ class Config:
     heartbeat: float = 20.0
     handshake_timeout: float = 10.0
     drain_timeout: float = 10.0
+    drain_window: float = 0.0
+    presence_ttl: float = 20.0
     log_level: str = "info"
+    log_format: str = "text"
+    tls_cert: str = ""
+    tls_key: str = ""
+    compression: bool = False
     dev_mode: bool = field(default=False, compare=False)
     """True when the secret or key were made up for development (see ``realtime.devmode``)."""
 
@@ -144,15 +159,30 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             setting.flag,
             dest=setting.name,
-            type=setting.kind,
+            type=parse_bool if setting.kind is bool else setting.kind,
             default=None,
+            metavar="BOOL" if setting.kind is bool else None,
             help=f"{setting.help} [{setting.env}, default {setting.default!r}]",
         )
 
 
+def parse_bool(raw: str) -> bool:
+    """``true``/``false`` and their usual spellings (``1``, ``yes``, ``on``, ...)."""
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
 def _parse(setting: Setting, raw: str) -> Any:
     try:
-        return setting.kind(raw)
+        return parse_bool(raw) if setting.kind is bool else setting.kind(raw)
     except ValueError as exc:
         raise SystemExit(f"{setting.env}: expected {setting.kind.__name__}, got {raw!r}") from exc
 
@@ -160,3 +190,23 @@ def _parse(setting: Setting, raw: str) -> Any:
 def setting(name: str) -> Setting:
     """The :class:`Setting` called ``name``."""
     return _BY_NAME[name]
+
+
+def settings_markdown() -> str:
+    """Every setting as a Markdown table (variable, flag, default, meaning): the one in
+    docs/configuration.md, which a test keeps equal to this."""
+    lines = [
+        "| environment variable | flag | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        default = _shown_default(s)
+        secret = " (secret: masked by `realtime config`)" if s.secret else ""
+        lines.append(f"| `{s.env}` | `{s.flag}` | {default} | {s.help}{secret} |")
+    return "\n".join(lines) + "\n"
+
+
+def _shown_default(s: Setting) -> str:
+    if s.kind is bool:
+        return "`true`" if s.default else "`false`"
+    return f"`{s.default}`" if s.default != "" else "(unset)"

@@ -320,12 +320,22 @@ class HttpApi:
         if size > MAX_NOTIFY_DATA:
             raise too_large("data as JSON", size, MAX_NOTIFY_DATA)
         event = NotificationEvent(nid=secrets.token_urlsafe(12), data=body.data, ts=now_ms())
-        # Reached live: users with a session on this node. Other nodes' sessions get it
-        # too (it is published to every user's channel); presence will widen this list.
-        live = [u for u in users if self.node.hub.is_online(u)]
+        live = await self._online(users)
         await self.node.messaging.publish(users, event)
         # body.push is accepted and validated; nothing is queued until push exists.
         return answer(Notified(nid=event.nid, live=live, pushed=[]))
+
+    async def _online(self, users: list[str]) -> list[str]:
+        """Those of ``users`` with a session on any node of the cluster, in order."""
+        try:
+            online = await self.node.services.presence.presence.online(users)
+        except Exception as exc:
+            # Shared presence is unreachable (Redis down): the notification is published
+            # all the same, and this node's own sessions are certainly reached.
+            log.warning("notify: cluster presence unavailable (%s); live lists local users",
+                        exc)
+            return [u for u in users if self.node.hub.is_online(u)]
+        return [u for u in users if u in online]
 
     # -- posts and likes ---------------------------------------------------------------
     # The likes service, shared with the sockets: followers of the post get coalesced

@@ -129,8 +129,9 @@ def closed(code: int | None) -> None:
 
 
 class NodeCollector(Collector):
-    """Reads, when scraped, what the node already counts: its sessions, its users and
-    the publications its broker refused.
+    """Reads, when scraped, what the node already counts: its sessions, its users, the
+    publications its broker refused, and the counters a broker keeps (the Redis broker:
+    publications sent, channels subscribed, outages recovered from, connections down).
 
     One node per process is the deployment; with several (tests), the last one watched
     is reported. The node is held weakly, so a closed node is not kept alive.
@@ -144,18 +145,19 @@ class NodeCollector(Collector):
 
     def describe(self) -> Iterable[Metric]:
         # Lets the registry check the names once, without reading a node.
-        return self._families(0, 0, 0)
+        return self._families(0, 0, 0, None)
 
     def collect(self) -> Iterable[Metric]:
         node = self._node() if self._node is not None else None
         if node is None:
-            return self._families(0, 0, 0)
+            return self._families(0, 0, 0, None)
         return self._families(node.connection_count, node.hub.users(),
-                              node.services.publisher.failures)
+                              node.services.publisher.failures, node.broker)
 
     @staticmethod
-    def _families(clients: int, users: int, publish_errors: int) -> list[Metric]:
-        return [
+    def _families(clients: int, users: int, publish_errors: int,
+                  broker: object | None) -> list[Metric]:
+        families: list[Metric] = [
             GaugeMetricFamily("realtime_node_num_clients",
                               "WebSocket sessions open on this node.", value=clients),
             GaugeMetricFamily("realtime_node_num_users",
@@ -164,6 +166,27 @@ class NodeCollector(Collector):
                                 "Publications the broker refused (left to sync).",
                                 value=publish_errors),
         ]
+        # Brokers that count nothing (in-process) export nothing beyond the above; the
+        # names are still described, so a dashboard finds them on every node.
+        for name, kind, help_text, attribute in _BROKER_FAMILIES:
+            value = getattr(broker, attribute, None) if broker is not None else 0
+            if isinstance(value, int | float):
+                families.append(kind(name, help_text, value=value))
+        return families
+
+
+_BROKER_FAMILIES: tuple[tuple[str, Any, str, str], ...] = (
+    ("realtime_broker_publishes", CounterMetricFamily,
+     "Channel publications the broker sent (one per recipient channel).", "publishes"),
+    ("realtime_broker_reconnects", CounterMetricFamily,
+     "Broker outages recovered from (each followed by a catch-up from the store).",
+     "reconnects"),
+    ("realtime_broker_subscriptions", GaugeMetricFamily,
+     "Broker channels this node is subscribed to.", "subscriptions"),
+    ("realtime_broker_connections_down", GaugeMetricFamily,
+     "Broker connections lost right now (0 when all is well).", "connections_down"),
+)
+"""(metric, family, help, broker attribute) of each number a broker may keep."""
 
 
 NODE = NodeCollector()
