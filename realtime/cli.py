@@ -9,7 +9,8 @@ import logging
 import signal
 import sys
 
-from realtime.config import Config, add_flags
+from realtime import logs
+from realtime.config import Config, add_flags, settings_markdown
 from realtime.devmode import with_dev_secrets
 
 
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     migrate.add_argument("--data-dir", dest="data_dir", default=None)
 
     show = commands.add_parser("config", help="print the settings in force (secrets masked)")
+    show.add_argument("--markdown", action="store_true",
+                      help="print every setting as a Markdown table instead")
     add_flags(show)
 
     args = parser.parse_args(argv)
@@ -40,16 +43,24 @@ def main(argv: list[str] | None = None) -> int:
         return _token(config, args.user, args.ttl)
     if args.command == "migrate":
         return asyncio.run(_migrate(config))
+    if args.markdown:
+        print(settings_markdown(), end="")
+        return 0
     return _config(config)
 
 
 def _serve(config: Config) -> int:
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    log = logging.getLogger("realtime")
     config = with_dev_secrets(config)
+    try:
+        logs.configure(config.log_level, config.log_format,
+                       secrets=(config.jwt_secret, config.api_key))
+    except ValueError as exc:
+        print(f"realtime serve: {exc}", file=sys.stderr)
+        return 2
+    if bool(config.tls_cert) != bool(config.tls_key):
+        print("realtime serve: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    log = logging.getLogger("realtime")
     if config.dev_mode:
         log.warning("DEVELOPMENT MODE: secrets were made up and kept in %s; not for production",
                     config.data_dir)

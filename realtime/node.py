@@ -11,6 +11,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import ssl
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,7 +21,9 @@ from aiohttp import web
 from presence.memory import MemoryPresence
 from presence.presence import Presence
 from protocol.codec import codec_for
+from protocol.cursor import Cursor
 from protocol.errors import CloseCode
+from realtime import logs
 from realtime.auth import Identity, TokenVerifier, mint_token
 from realtime.broker.base import Broker, BrokerUnavailable
 from realtime.broker.memory import MemoryBroker
@@ -36,6 +39,8 @@ from realtime.services.publisher import Publisher
 from realtime.services.typing import TypingService
 from realtime.session import Session
 from realtime.store.base import Store, StoreUnavailable
+from realtime.watermark import Watermark
+from realtime.timed_broker import TimedBroker
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +112,7 @@ class Node:
         self.verifier = TokenVerifier(config.jwt_secret)
         self.hub = Hub(self.broker, on_reset=self._broker_reset)
         self.presence = make_presence(config)
-        publisher = Publisher(self.broker)
+        publisher = Publisher(TimedBroker(self.broker))
         messaging = MessagingService(self.store, publisher)
         self.services = Services(
             publisher=publisher,
@@ -117,6 +122,9 @@ class Node:
             presence=PresenceService(self.presence, self.store, publisher, now_ms),
         )
         self.messaging = messaging
+        # One node with the in-process broker delivers in commit order; anything else may
+        # reorder publications, and cursors then wait for positions to settle.
+        self.watermark = Watermark(self.store, ordered=isinstance(self.broker, MemoryBroker))
         self.draining = False
         self._sessions: set[Session] = set()
         self._per_user: Counter[str] = Counter()
@@ -130,36 +138,65 @@ class Node:
 
     async def start(self) -> None:
         """Open the store, connect the broker, and listen on both ports."""
+        logs.bind_node(self.id)
+        tls = self._tls_context()
         await self.store.open()
         await self.broker.start(self.hub)
         await self.presence.start()
         await self.services.likes.start()
         public = make_public_app(self)
         api = make_api_app(self)
-        for app, port in ((public, self.config.port), (api, self.config.api_port)):
+        # TLS, when configured, is for clients: the internal API stays plain HTTP on its
+        # own port, behind the network boundary.
+        for app, port, context in ((public, self.config.port, tls),
+                                   (api, self.config.api_port, None)):
+            # No access log: a handshake URL may carry a token.
             runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                    shutdown_timeout=1.0)
             await runner.setup()
             sock = bind(self.config.host, port)
-            await web.SockSite(runner, sock).start()
+            await web.SockSite(runner, sock, ssl_context=context).start()
             self._runners.append(runner)
             self._sockets.append(sock)
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expiry-sweep"))
+        if not self.watermark.ordered:
+            self._tasks.append(asyncio.create_task(self.watermark.run(), name="watermark"))
         self._tasks.append(asyncio.create_task(self.services.typing.run_expiry(),
                                                name="typing-expiry"))
         log.info("node %s listening: ws %s, api %s", self.id, self.ws_url, self.api_url)
 
     async def drain(self, code: int = CloseCode.SERVICE_RESTART) -> None:
-        """Stop accepting, close every session with ``code`` after its queued frames
-        (clients reconnect elsewhere and sync), finish in-flight writes, then close."""
+        """Take the node out of service, then close it. Call it on SIGTERM.
+
+        At once, readiness turns false and new handshakes are refused with 503. The open
+        sessions are then closed with ``code``, each after its queued frames, spread
+        evenly over ``drain_window`` seconds; clients reconnect elsewhere and sync from
+        their cursor. Sends already handed to the store finish (waited for up to
+        ``drain_timeout`` seconds after the last close), then :meth:`close` runs.
+        A second call returns at once.
+        """
         if self.draining:
             return
         self.draining = True
-        for session in list(self._sessions):
-            session.close(code, "node restarting, reconnect", flush=True)
+        log.info("draining %d sessions over %.1f s", len(self._sessions),
+                 self.config.drain_window)
+        await self._close_sessions_over(self.config.drain_window, code)
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=self.config.drain_timeout)
         await self.close()
+
+    async def _close_sessions_over(self, window: float, code: int) -> None:
+        # Spread out so that a big node's clients do not all reconnect to the other
+        # nodes in the same instant. Sessions that open meanwhile are refused at
+        # the handshake or closed by serve_session, so the list taken now is complete.
+        sessions = list(self._sessions)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for i, session in enumerate(sessions):
+            delay = started + window * i / len(sessions) - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            session.close(code, "node restarting, reconnect", flush=True)
 
     async def close(self) -> None:
         """Close everything at once (sessions with 1001). Idempotent."""
@@ -195,7 +232,8 @@ class Node:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self._client_host()}:{self.port}/ws"
+        scheme = "wss" if self.config.tls_cert else "ws"
+        return f"{scheme}://{self._client_host()}:{self.port}/ws"
 
     @property
     def api_url(self) -> str:
@@ -204,6 +242,15 @@ class Node:
     def _client_host(self) -> str:
         host = self.config.host
         return "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The server context for the public port, when a certificate is configured."""
+        if not self.config.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.config.tls_cert, self.config.tls_key or None)
+        return context
 
     def token(self, user: str, ttl: int = 3600) -> str:
         """A client token for ``user`` signed with this node's secret."""
@@ -219,7 +266,7 @@ class Node:
         return self._per_user[user]
 
     async def serve_session(self, request: web.Request, ws: web.WebSocketResponse,
-                            identity: Identity, cursor: int | None) -> None:
+                            identity: Identity, cursor: Cursor | None) -> None:
         """Upgrade and serve one connection until it closes (called by the /ws handler)."""
         # Counted before the first await so that concurrent handshakes of one user
         # cannot slip past the session limit together.
@@ -228,13 +275,17 @@ class Node:
         assert task is not None
         self._handlers.add(task)
         session: Session | None = None
+        session_id = secrets.token_urlsafe(9)
+        # Every record this task (and the session's writer task) logs names both.
+        logs.bind_connection(session_id, identity.user)
         try:
             await ws.prepare(request)
+            log.debug("session opened")
             session = Session(
-                session_id=secrets.token_urlsafe(9), user=identity.user, exp=identity.exp,
+                session_id=session_id, user=identity.user, exp=identity.exp,
                 ws=ws, codec=codec_for(ws.ws_protocol), node_id=self.id,
                 limits=self.config.limits, hub=self.hub, services=self.services,
-                verifier=self.verifier,
+                verifier=self.verifier, watermark=self.watermark,
             )
             self._sessions.add(session)
             if self.draining:
@@ -243,6 +294,7 @@ class Node:
         finally:
             if session is not None:
                 self._sessions.discard(session)
+                log.debug("session closed")
             self._handlers.discard(task)
             self._per_user[identity.user] -= 1
             if self._per_user[identity.user] <= 0:

@@ -1,4 +1,5 @@
-"""The public port: the WebSocket handshake at ``/ws`` and the liveness checks.
+"""The public port: the WebSocket handshake at ``/ws``, the liveness checks, and in
+development mode the demo page (``realtime.demo``).
 
 A handshake is refused with a plain HTTP answer and a JSON ``{code, message}`` body,
 never upgraded first: 401 for a missing or bad token, 400 for a malformed cursor or a
@@ -16,6 +17,7 @@ from protocol.codec import SUBPROTOCOLS
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.validation import parse_cursor
 from realtime.auth import AuthError, bearer_token
+from realtime.demo import add_demo_routes
 from realtime.errors import HTTP_STATUS
 
 if TYPE_CHECKING:
@@ -54,7 +56,8 @@ def make_public_app(node: Node) -> web.Application:
         ws = web.WebSocketResponse(
             protocols=SUBPROTOCOLS,
             max_msg_size=node.config.limit_frame,
-            compress=False,
+            # permessage-deflate, when on, is only used with clients that offer it.
+            compress=node.config.compression,
             heartbeat=node.config.heartbeat or None,
         )
         if not ws.can_prepare(request).ok:
@@ -72,4 +75,6 @@ def make_public_app(node: Node) -> web.Application:
     app.router.add_get("/ws", websocket)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if node.config.dev_mode:
+        add_demo_routes(app, node)
     return app
