@@ -107,7 +107,7 @@ async def test_the_welcome_names_user_session_node_cursor_and_limits(
         welcome, other = a.welcome, b.welcome
     assert welcome["user"] == "alice" and welcome["node"] == node.id
     assert welcome["session"] and welcome["session"] != other["session"]
-    assert welcome["cursor"].isdigit()
+    assert isinstance(welcome["cursor"], str) and welcome["cursor"]
     assert {k: welcome["limits"][k] for k in ("max_frame", "max_body", "rate", "burst")} == {
         "max_frame": 32768, "max_body": 8000, "rate": 7.0, "burst": 11}
 
