@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     migrate.add_argument("--database-url", dest="database_url", default=None)
     migrate.add_argument("--data-dir", dest="data_dir", default=None)
 
+    check = commands.add_parser(
+        "healthcheck", help="exit 0 if the node on this host answers /healthz (containers)")
+    check.add_argument("--api-port", dest="api_port", type=int, default=None)
+    check.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
+
     show = commands.add_parser("config", help="print the settings in force (secrets masked)")
     show.add_argument("--markdown", action="store_true",
                       help="print every setting as a Markdown table instead")
@@ -43,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return _token(config, args.user, args.ttl)
     if args.command == "migrate":
         return asyncio.run(_migrate(config))
+    if args.command == "healthcheck":
+        return _healthcheck(config, args.timeout)
     if args.markdown:
         print(settings_markdown(), end="")
         return 0
@@ -120,6 +127,23 @@ async def _migrate(config: Config) -> int:
         applied = []
     print("applied: " + (", ".join(applied) if applied else "nothing, schema is up to date"))
     return 0
+
+
+def _healthcheck(config: Config, timeout: float) -> int:
+    # The internal port: it is plain HTTP even when the public port serves TLS.
+    import urllib.error
+    import urllib.request
+
+    url = f"http://127.0.0.1:{config.api_port}/healthz"
+    # Straight to this host, whatever proxy the environment names.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            healthy = response.status == 200
+    except (OSError, urllib.error.URLError) as exc:
+        print(f"realtime healthcheck: {url}: {exc}", file=sys.stderr)
+        return 1
+    return 0 if healthy else 1
 
 
 def _config(config: Config) -> int:
