@@ -15,6 +15,7 @@ from protocol.codec import (
     MsgpackCodec,
     codec_for,
 )
+from protocol.cursor import Cursor, CursorTracker
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
 from protocol.frames import (
     Ack,
@@ -73,6 +74,8 @@ __all__ = [
     "ClientFrame",
     "CloseCode",
     "Codec",
+    "Cursor",
+    "CursorTracker",
     "Device",
     "Error",
     "ErrorCode",

@@ -124,6 +124,14 @@ class Codec(abc.ABC):
     def encode_client(self, frame: ClientFrame) -> bytes | str:
         """Encode a frame for sending to a server, as a text or binary payload."""
 
+    @abc.abstractmethod
+    def with_field(self, encoded: bytes | str, key: str, value: str) -> bytes | str:
+        """Add a string field to an encoded server frame that lacks it.
+
+        This lets a frame shared by many recipients be encoded once, and a per-recipient
+        field (a message's ``cursor``) be appended without decoding it again.
+        """
+
     def _input(self, data: bytes | str) -> bytes | str:
         return data
 
@@ -172,6 +180,11 @@ class JsonCodec(Codec):
         """Encode a frame for a client, as the text of a text frame."""
         return self._encoder.encode(frame).decode()
 
+    def with_field(self, encoded: bytes | str, key: str, value: str) -> str:
+        assert isinstance(encoded, str) and encoded.endswith("}")
+        return f"{encoded[:-1]},{self._encoder.encode(key).decode()}:" \
+               f"{self._encoder.encode(value).decode()}}}"
+
     def encode_client(self, frame: ClientFrame) -> str:
         """Encode a frame for a server, as the text of a text frame."""
         return self._encoder.encode(frame).decode()
@@ -187,6 +200,15 @@ class MsgpackCodec(Codec):
     _client_decoder = msgspec.msgpack.Decoder(ClientFrame)
     _server_decoder = msgspec.msgpack.Decoder(ServerFrame)
     _envelope_decoder = msgspec.msgpack.Decoder(_Envelope)
+
+    def with_field(self, encoded: bytes | str, key: str, value: str) -> bytes:
+        assert isinstance(encoded, bytes)
+        header = encoded[0]
+        # Frames are maps of fewer than 15 keys: a fixmap, whose first byte holds the count.
+        if not 0x80 <= header < 0x8F:
+            raise ValueError("with_field needs a MessagePack fixmap with room for a key")
+        return bytes((header + 1,)) + encoded[1:] + self._encoder.encode(key) + \
+            self._encoder.encode(value)
 
     def encode_server(self, frame: ServerFrame) -> bytes:
         """Encode a frame for a client, as the payload of a binary frame."""

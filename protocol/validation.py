@@ -25,6 +25,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
+from protocol.cursor import format_cursor, parse_cursor
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import (
     INT64_MAX,
@@ -46,7 +47,6 @@ from protocol.frames import (
 from protocol.limits import Limits
 
 __all__ = [
-    "CURSOR_PATTERN",
     "MAX_CID_LENGTH",
     "MAX_REQUEST_ID_LENGTH",
     "PLATFORMS",
@@ -65,7 +65,6 @@ __all__ = [
 USER_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_.@+\-]{1,64}")
 THREAD_ID_PATTERN: Final = re.compile(r"[\x21-\x7e]{1,128}")
 POST_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_.:@+\-]{1,128}")
-CURSOR_PATTERN: Final = re.compile(r"[0-9]{1,20}")
 
 MAX_CID_LENGTH: Final = 128
 MAX_REQUEST_ID_LENGTH: Final = 64
@@ -90,27 +89,6 @@ def is_thread_id(s: object) -> bool:
 def is_post_id(s: object) -> bool:
     """Return whether ``s`` is a valid post id."""
     return isinstance(s, str) and POST_ID_PATTERN.fullmatch(s) is not None
-
-
-def parse_cursor(s: str, request_id: int | str | None = None) -> int:
-    """Return the position a cursor string names.
-
-    Raise :class:`ProtocolError` ``bad_request`` (carrying ``request_id``) unless ``s``
-    is 1..20 ASCII digits naming a position that fits in a signed 64-bit integer.
-    """
-    if not isinstance(s, str) or CURSOR_PATTERN.fullmatch(s) is None:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, "cursor must be 1..20 digits", request_id)
-    pos = int(s)
-    if pos > INT64_MAX:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, "cursor is out of range", request_id)
-    return pos
-
-
-def format_cursor(pos: int) -> str:
-    """Return the cursor string for position ``pos`` (0 <= pos < 2**63)."""
-    if not 0 <= pos <= INT64_MAX:
-        raise ValueError(f"cursor position out of range: {pos}")
-    return str(pos)
 
 
 def parse_topic(topic: str, request_id: int | str | None = None) -> tuple[str, str]:

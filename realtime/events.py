@@ -93,7 +93,7 @@ def decode_event(data: bytes) -> Event:
     return _decoder.decode(data)
 
 
-def message_frame(event: MessageEvent, *, with_cid: bool, cursor: bool = True) -> Message:
+def message_frame(event: MessageEvent, *, with_cid: bool, cursor: bool = False) -> Message:
     """The ``message`` frame for ``event``; ``cid`` only for the sender's own devices,
     ``cursor`` left out where no cursor applies (history, thread lists)."""
     return Message(
@@ -136,7 +136,8 @@ class Delivery:
     def _frame(self, own: bool) -> Any:
         event = self.event
         if isinstance(event, MessageEvent):
-            return message_frame(event, with_cid=own)
+            # The cursor differs per session: each session appends its own.
+            return message_frame(event, with_cid=own, cursor=False)
         if isinstance(event, ReceiptEvent):
             return Receipt(thread=event.thread, user=event.user, seq=event.seq)
         if isinstance(event, TypingChange):

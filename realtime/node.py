@@ -39,8 +39,8 @@ from realtime.services.publisher import Publisher
 from realtime.services.typing import TypingService
 from realtime.session import Session
 from realtime.store.base import Store, StoreUnavailable
-from realtime.watermark import Watermark
 from realtime.timed_broker import TimedBroker
+from realtime.watermark import Watermark
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from protocol.codec import SUBPROTOCOLS
+from protocol.cursor import parse_cursor
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.validation import parse_cursor
 from realtime.auth import AuthError, bearer_token
 from realtime.demo import add_demo_routes
 from realtime.errors import HTTP_STATUS

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from protocol.codec import Codec
+from protocol.cursor import Cursor, CursorTracker, parse_cursor
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
 from protocol.frames import (
     Ack,
@@ -46,7 +47,7 @@ from protocol.frames import (
     Welcome,
 )
 from protocol.limits import Limits
-from protocol.validation import format_cursor, parse_cursor, parse_topic, validate
+from protocol.validation import format_cursor, parse_topic, validate
 from realtime import metrics
 from realtime.auth import AuthError, TokenVerifier
 from realtime.broker.base import BrokerUnavailable
@@ -57,6 +58,7 @@ from realtime.ratelimit import TokenBucket
 from realtime.send_queue import SendQueue
 from realtime.services import Services
 from realtime.store.base import StoredMessage, StoreUnavailable
+from realtime.watermark import Watermark
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ class Session:
         hub: Hub,
         services: Services,
         verifier: TokenVerifier,
-        on_expiry: Callable[[Session], None] | None = None,
+        watermark: Watermark,
     ) -> None:
         self.id = session_id
         self.user = user
@@ -109,6 +111,14 @@ class Session:
         self._verifier = verifier
         self.state = State.LIVE
         self._held: list[Delivery] = []
+        # Where the client stands (see protocol.cursor), and per thread the last seq
+        # delivered: messages go out once each, in seq order, whatever order they arrive in.
+        self._watermark = watermark
+        self._cursor = CursorTracker(0, ordered=watermark.ordered)
+        self._seqs: dict[str, int] = {}
+        self._acked: dict[str, set[int]] = {}
+        self._repairing: dict[str, list[Delivery]] = {}
+        self._repairs: set[asyncio.Task[None]] = set()
         self._bucket = TokenBucket(limits.rate, limits.burst, time.monotonic())
         self._strikes = 0
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -130,7 +140,7 @@ class Session:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def run(self, cursor: int | None) -> None:
+    async def run(self, cursor: Cursor | None) -> None:
         """Serve the connection until it closes. ``cursor``: replay what came after it first."""
         writer = asyncio.create_task(self.queue.run(), name=f"writer-{self.id}")
         if cursor is not None:
@@ -140,6 +150,7 @@ class Session:
             await self._hub.attach(self)
             await presence.joined(self.user, self.id)
             head = await self._messaging.head()
+            self._cursor.reset(Cursor(head))
             self.send(Welcome(user=self.user, session=self.id, node=self._node_id,
                               cursor=format_cursor(head), limits=self._limits.as_welcome()))
             if cursor is not None:
@@ -154,6 +165,9 @@ class Session:
             self.close(CloseCode.INTERNAL_ERROR, "internal error")
         finally:
             self.state = State.CLOSED
+            for task in self._repairs:
+                task.cancel()
+            await asyncio.gather(*self._repairs, return_exceptions=True)
             # Neither a broker nor a store failure may keep the rest of the cleanup from
             # running: the in-flight sends below must still finish.
             try:
@@ -200,7 +214,72 @@ class Session:
             else:
                 self._held.append(delivery)
         elif self.state is State.LIVE:
+            self._deliver_live(delivery)
+
+    def _deliver_live(self, delivery: Delivery) -> None:
+        event = delivery.event
+        if not isinstance(event, MessageEvent):
             self.queue.put(delivery.encoded(self.codec, self.user))
+            return
+        held = self._repairing.get(event.thread)
+        if held is not None:
+            held.append(delivery)
+            return
+        last = self._last_seq(event.thread)
+        if last is not None and event.seq <= last:
+            return  # delivered already: replayed, repaired from the store, or a duplicate
+        if last is not None and event.seq > last + 1:
+            # A gap: a publication from another node is late, or was lost. The store has
+            # it; hold this thread's messages until it is filled.
+            self._repairing[event.thread] = [delivery]
+            task = asyncio.create_task(self._repair(event.thread, last, event.seq))
+            self._repairs.add(task)
+            task.add_done_callback(self._repairs.discard)
+            return
+        self._put_message(delivery.encoded(self.codec, self.user), event.thread, event.seq,
+                          event.pos)
+
+    def _last_seq(self, thread: str) -> int | None:
+        """The last seq of ``thread`` this device has: delivered to it, or acked to it."""
+        last = self._seqs.get(thread)
+        own = self._acked.get(thread)
+        if last is not None and own:
+            while last + 1 in own:
+                own.discard(last + 1)
+                last += 1
+            self._seqs[thread] = last
+        return last
+
+    def _put_message(self, encoded: bytes | str, thread: str, seq: int, pos: int) -> None:
+        """Queue a message frame (encoded without its cursor) with this session's cursor."""
+        self._seqs[thread] = seq
+        tracker = self._cursor
+        tracker.delivered(pos, 0 if tracker.ordered else self._watermark.settled())
+        self.queue.put(self.codec.with_field(encoded, "cursor", str(tracker.cursor)))
+
+    async def _repair(self, thread: str, last: int, upto: int) -> None:
+        """Deliver ``thread``'s messages after ``last`` and before ``upto`` from the store,
+        then what was held meanwhile."""
+        missing = upto - last - 1
+        try:
+            if missing > REPLAY_PAGE:
+                raise _TooFarBehind
+            page = await self._messaging.store.history(thread, upto, missing)
+        except (StoreUnavailable, _TooFarBehind):
+            self._repairing.pop(thread, None)
+            self.close(CloseCode.TRY_AGAIN_LATER, "reconnect and sync")
+            return
+        held = self._repairing.pop(thread, [])
+        if self.state is not State.LIVE:
+            return
+        for m in page.messages:
+            last_seq = self._last_seq(thread)
+            if last_seq is None or m.seq > last_seq:
+                frame = self.codec.encode_server(self._message(m, cursor=None))
+                self._put_message(frame, thread, m.seq, m.pos)
+        held.sort(key=lambda d: d.event.seq)  # type: ignore[union-attr]
+        for delivery in held:
+            self._deliver_live(delivery)
 
     def _error(self, request_id: int | str | None, code: ErrorCode, message: str) -> None:
         metrics.error(code)
@@ -280,6 +359,8 @@ class Session:
             self._error(frame.id, ErrorCode.INTERNAL, "internal error")
             return
         m = appended.message
+        # This device has its own message through the ack: it is not a gap for it.
+        self._acked.setdefault(m.thread, set()).add(m.seq)
         self.send(Ack(id=frame.id, thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
         await self._services.typing.message_sent(self.user, thread)
 
@@ -343,7 +424,7 @@ class Session:
 
     async def _on_history(self, frame: History) -> None:
         page = await self._messaging.history(self.user, frame.thread, frame.before, frame.limit)
-        messages = [self._message(m, cursor=False) for m in page.messages]
+        messages = [self._message(m, cursor=None) for m in page.messages]
         self.send(HistoryReply(id=frame.id, thread=frame.thread, messages=messages,
                                more=page.more))
 
@@ -351,7 +432,7 @@ class Session:
         summaries = await self._messaging.list_threads(self.user)
         entries = [
             ThreadEntry(thread=s.thread.id, members=list(s.thread.members),
-                        last=None if s.last is None else self._message(s.last, cursor=False),
+                        last=None if s.last is None else self._message(s.last, cursor=None),
                         unread=s.unread, title=s.thread.title)
             for s in summaries
         ]
@@ -363,8 +444,9 @@ class Session:
             head = await self._messaging.head()
             self.send(Synced(id=frame.id, cursor=format_cursor(head)))
             return
+        cursor = parse_cursor(frame.cursor, frame.id)
         self.state = State.SYNCING
-        await self._replay(parse_cursor(frame.cursor, frame.id), request_id=frame.id)
+        await self._replay(cursor, request_id=frame.id)
 
     async def _on_ping(self, frame: Ping) -> None:
         self.send(Pong(id=frame.id))
@@ -385,15 +467,17 @@ class Session:
 
     # -- replay ----------------------------------------------------------------------
 
-    async def _replay(self, cursor: int, request_id: int | str | None) -> None:
+    async def _replay(self, cursor: Cursor, request_id: int | str | None) -> None:
         """Send every message after ``cursor``, then ``synced``, then what was held.
 
         The session was attached (and SYNCING) before the first page was read, so a
         message committed at any point is either in a page or held; one in both is
-        released only if the replay did not already carry its (thread, seq).
+        released only if the replay did not already carry its (thread, seq). Pages are
+        read in position order, which is commit order: everything up to the last one
+        read is in the store, so the cursor's base can follow the replay.
         """
-        replayed: dict[str, int] = {}
-        last = cursor
+        self._cursor.reset(cursor)
+        last = cursor.base
         try:
             while True:
                 page = await self._messaging.replay(self.user, last, REPLAY_PAGE)
@@ -404,25 +488,31 @@ class Session:
                     await self.queue.roomy()
                     if self.queue.closing:
                         break
-                    self.send(self._message(m, cursor=True))
-                    replayed[m.thread] = m.seq
                     last = m.pos
+                    self._cursor.advance(m.pos)
+                    self._seqs[m.thread] = max(m.seq, self._seqs.get(m.thread, 0))
+                    if cursor.covers(m.pos):
+                        continue  # the client listed it: delivered before
+                    self.send(self._message(m, cursor=str(self._cursor.cursor)))
                 if len(page) < REPLAY_PAGE or self.queue.closing:
                     break
         finally:
             held, self._held = self._held, []
             self.state = State.LIVE
-        self.send(Synced(id=request_id, cursor=format_cursor(last)))
+        self._cursor.advance(max((last, *cursor.extra)))
+        self.send(Synced(id=request_id, cursor=str(self._cursor.cursor)))
         for delivery in held:
-            event = delivery.event
-            if isinstance(event, MessageEvent) and event.seq <= replayed.get(event.thread, 0):
-                continue
-            self.queue.put(delivery.encoded(self.codec, self.user))
+            self._deliver_live(delivery)
 
-    def _message(self, m: StoredMessage, *, cursor: bool) -> Message:
-        return message_frame(
+    def _message(self, m: StoredMessage, *, cursor: str | None) -> Message:
+        frame = message_frame(
             MessageEvent(thread=m.thread, seq=m.seq, pos=m.pos, msg=m.msg, sender=m.sender,
                          body=m.body, meta=m.meta, ts=m.ts, cid=m.cid, origin=None),
             with_cid=m.sender == self.user,
-            cursor=cursor,
         )
+        frame.cursor = cursor
+        return frame
+
+
+class _TooFarBehind(Exception):
+    """A gap too large to fill message by message: the client must reconnect and sync."""

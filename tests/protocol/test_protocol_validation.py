@@ -303,7 +303,7 @@ def test_sync_with_a_valid_cursor_is_accepted(cursor: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "cursor", ["", "-1", "1.5", " 1", "abc", "٣", "1" * 21, "9223372036854775808"]
+    "cursor", ["", "-1", "5.1", " 1", "abc", "٣", "1" * 21, "9223372036854775808"]
 )
 def test_sync_with_an_invalid_cursor_is_bad_request(cursor: str) -> None:
     error = rejection(Sync(cursor=cursor, id=5))
@@ -312,7 +312,7 @@ def test_sync_with_an_invalid_cursor_is_bad_request(cursor: str) -> None:
 
 
 def test_cursor_round_trips() -> None:
-    assert parse_cursor(format_cursor(1234)) == 1234
+    assert parse_cursor(format_cursor(1234)).base == 1234
 
 
 def test_format_cursor_refuses_a_negative_position() -> None:
