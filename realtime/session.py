@@ -23,7 +23,6 @@ from protocol.cursor import Cursor, CursorTracker, parse_cursor
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
 from protocol.frames import (
     Ack,
-    ClientFrame,
     Device,
     Error,
     History,
@@ -135,7 +134,7 @@ class Session:
             Like: self._on_like,
             Subscribe: self._on_subscribe,
             Unsubscribe: self._on_unsubscribe,
-            Device: self._on_unsupported,
+            Device: self._on_device,
         }
 
     # -- lifecycle -------------------------------------------------------------------
@@ -461,9 +460,12 @@ class Session:
         self.exp = identity.exp
         self.send(Ack(id=frame.id, exp=identity.exp * 1000))
 
-    async def _on_unsupported(self, frame: ClientFrame) -> None:
-        raise RequestError(ErrorCode.NOT_FOUND, f"'{type(frame).__name__.lower()}' is not "
-                                                "enabled on this node")
+    async def _on_device(self, frame: Device) -> None:
+        try:
+            await self._messaging.store.add_device(self.user, frame.token, frame.platform)
+        except StoreUnavailable as exc:
+            raise unavailable("the store") from exc
+        self.send(Ack(id=frame.id))
 
     # -- replay ----------------------------------------------------------------------
 
