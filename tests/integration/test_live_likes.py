@@ -91,10 +91,3 @@ async def test_owner_notifications_are_coalesced_per_post(node: Node) -> None:
     assert first.data["count"] == 3
     assert (second.data["user"], second.data["count"]) == ("e", 5)
 
-
-async def test_a_device_frame_registers_the_token_for_push(node: Node) -> None:
-    async with Client(node.ws_url, node.token("ann")) as ann:
-        await ann.device("fcm-token-1", "android")
-    devices = await node.store.devices_of(["ann"])
-    assert [(d.user, d.token, d.platform) for d in devices] == [("ann", "fcm-token-1",
-                                                                 "android")]
