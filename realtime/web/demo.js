@@ -1,0 +1,533 @@
+// The demo page: a small chat on top of client.js. Everything shown comes from the node:
+// threads, history, live messages, typing, receipts, presence and like counts.
+
+import { RealtimeClient, dmThread, newCid } from './client.js';
+
+const USER_KEY = 'rt-demo:user';
+const OPEN_KEY = 'rt-demo:open';
+const cursorKey = (user) => `rt-demo:cursor:${user}`;
+const likedKey = (user, post) => `rt-demo:liked:${user}:${post}`;
+const USER_ID = /^[A-Za-z0-9_.@+-]{1,64}$/;
+
+const TYPING_REPEAT = 2500;  // ms between repeated "typing on" (the node throttles to 3 s)
+const TYPING_IDLE = 4000;    // ms without a keystroke before "typing off"
+const TYPING_SHOWN = 8000;   // ms an indicator stays without news (the node expires at 6 s)
+const MAX_PRESENCE = 90;     // presence topics followed (a connection may follow 100)
+const HISTORY_PAGE = 50;
+
+const $ = (id) => document.getElementById(id);
+
+/** Everything the page knows; `window.demo` exposes it for the console. */
+const demo = {
+  me: null,
+  client: null,
+  lobby: null,
+  post: null,
+  threads: new Map(),     // id -> thread model (see threadModel)
+  people: new Map(),      // user -> {online, last_seen}
+  following: new Set(),   // users whose presence is followed
+  open: null,             // id of the thread on screen
+  likes: 0,
+  liked: false,
+};
+window.demo = demo;
+
+// -- talking to the node --------------------------------------------------------------------
+
+async function postJson(path, body, token) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body) });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.message || `HTTP ${response.status}`);
+  return answer;
+}
+
+const fetchToken = async (user) => (await postJson('/dev/token', { user })).token;
+
+function socketUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/ws`;
+}
+
+async function start(user) {
+  const firstToken = await fetchToken(user);
+  const joined = await postJson('/dev/join', {}, firstToken);
+  localStorage.setItem(USER_KEY, user);
+  demo.me = user;
+  demo.lobby = joined.lobby;
+  demo.post = joined.post;
+  demo.liked = localStorage.getItem(likedKey(user, joined.post)) === '1';
+
+  let spare = firstToken;
+  const client = new RealtimeClient(socketUrl(), {
+    // The first connection uses the token just minted; every reconnection gets a fresh one.
+    token: async () => {
+      const token = spare ?? await fetchToken(user);
+      spare = null;
+      return token;
+    },
+    cursor: localStorage.getItem(cursorKey(user)),
+  });
+  demo.client = client;
+  client.on('state', ({ state }) => renderConnection(state));
+  client.on('cursor', (cursor) => localStorage.setItem(cursorKey(user), cursor));
+  // After a reconnection: unread counts and members may have moved while away.
+  client.on('welcome', () => { if (demo.open) refreshThreads().catch(report); });
+  client.on('resumed', ({ replayed }) => {
+    setStatus(replayed === 1 ? 'Resumed: 1 missed message replayed'
+      : `Resumed: ${replayed} missed messages replayed`);
+  });
+  client.on('message', onMessage);
+  client.on('typing', onTyping);
+  client.on('receipt', onReceipt);
+  client.on('presence', onPresence);
+  client.on('likes', onLikes);
+  client.on('notification', onNotification);
+
+  $('me').textContent = user;
+  $('login').hidden = true;
+  $('app').hidden = false;
+  $('whoami').hidden = false;
+  renderLike();
+
+  const welcome = await client.connect();
+  if (!client.cursor || welcome.cursor === client.cursor) setStatus('Connected: live');
+  await client.subscribe(`post:${demo.post}`);
+  await refreshThreads();
+  const remembered = sessionStorage.getItem(OPEN_KEY);
+  openThread(remembered && demo.threads.get(remembered)?.exists ? remembered : demo.lobby);
+}
+
+// -- the model ------------------------------------------------------------------------------
+
+function threadModel(id) {
+  let t = demo.threads.get(id);
+  if (!t) {
+    t = {
+      id,
+      exists: false,          // known to the node (a DM not written to yet is not)
+      members: [],
+      title: null,
+      unread: 0,
+      readSeq: 0,             // our own read pointer
+      messages: new Map(),    // seq -> message
+      pending: new Map(),     // cid -> message not acknowledged yet
+      reads: new Map(),       // other member -> seq read up to
+      typing: new Map(),      // member -> timer clearing the indicator
+      lastTs: 0,
+      historyLoaded: false,
+    };
+    demo.threads.set(id, t);
+  }
+  return t;
+}
+
+/** Store `m` in `t`; false when that seq is already there (a replay seam, or history). */
+function addMessage(t, m) {
+  t.exists = true;
+  if (t.messages.has(m.seq)) return false;
+  if (m.cid) t.pending.delete(m.cid);
+  t.messages.set(m.seq, m);
+  t.lastTs = Math.max(t.lastTs, m.ts);
+  return true;
+}
+
+const lastSeq = (t) => Math.max(0, ...t.messages.keys());
+
+async function refreshThreads() {
+  const entries = await demo.client.threads();
+  for (const entry of entries) {
+    const t = threadModel(entry.thread);
+    t.exists = true;
+    t.members = entry.members;
+    t.title = entry.title ?? null;
+    t.unread = entry.thread === demo.open ? 0 : entry.unread;
+    if (entry.last) addMessage(t, entry.last);
+  }
+  followPeople();
+  if (demo.open) markRead(demo.threads.get(demo.open));
+  render();
+}
+
+function followPeople() {
+  const everyone = new Set();
+  for (const t of demo.threads.values()) for (const user of t.members) everyone.add(user);
+  everyone.delete(demo.me);
+  for (const user of everyone) {
+    if (!demo.people.has(user)) demo.people.set(user, { online: false, last_seen: null });
+    if (!demo.following.has(user) && demo.following.size < MAX_PRESENCE) {
+      demo.following.add(user);
+      demo.client.subscribe(`presence:${user}`).catch(() => demo.following.delete(user));
+    }
+  }
+}
+
+// -- events from the node -------------------------------------------------------------------
+
+function onMessage(m) {
+  const t = threadModel(m.thread);
+  const known = t.members.length > 0;
+  if (!addMessage(t, m)) return;
+  stopIndicator(t, m.from);
+  if (m.from !== demo.me) {
+    if (m.thread === demo.open && document.visibilityState === 'visible') markRead(t);
+    else t.unread += 1;
+  }
+  // A newcomer in the lobby, or a DM we did not know: members and presence to learn.
+  if (!known || (m.from === null && m.meta?.kind === 'join')) refreshThreads().catch(report);
+  render();
+}
+
+function onTyping({ thread, user, on }) {
+  if (user === demo.me) return;
+  const t = threadModel(thread);
+  stopIndicator(t, user);
+  if (on) t.typing.set(user, setTimeout(() => { stopIndicator(t, user); render(); }, TYPING_SHOWN));
+  render();
+}
+
+function stopIndicator(t, user) {
+  clearTimeout(t.typing.get(user));
+  t.typing.delete(user);
+}
+
+function onReceipt({ thread, user, seq }) {
+  const t = threadModel(thread);
+  if (user === demo.me) {
+    // Read on another device of ours.
+    t.readSeq = Math.max(t.readSeq, seq);
+    if (seq >= lastSeq(t)) t.unread = 0;
+  } else {
+    t.reads.set(user, Math.max(t.reads.get(user) ?? 0, seq));
+  }
+  render();
+}
+
+function onPresence({ user, online, last_seen: lastSeen }) {
+  demo.people.set(user, { online, last_seen: lastSeen });
+  renderPeople();
+}
+
+function onLikes({ post, count }) {
+  if (post !== demo.post) return;
+  demo.likes = count;
+  renderLike();
+}
+
+function onNotification({ data }) {
+  if (data?.kind === 'like') toast(`${data.user} liked your post (${data.count})`);
+  else toast('Notification: ' + JSON.stringify(data));
+}
+
+// -- what the user does ---------------------------------------------------------------------
+
+function openThread(id) {
+  if (demo.open && demo.open !== id) stopTyping(true);
+  demo.open = id;
+  sessionStorage.setItem(OPEN_KEY, id);
+  const t = threadModel(id);
+  t.unread = 0;
+  if (!t.historyLoaded) loadHistory(t);
+  markRead(t);
+  render();
+  $('composer-input').focus();
+}
+
+function openDm(user) {
+  const id = dmThread(demo.me, user);
+  const t = threadModel(id);
+  if (!t.exists) t.members = [demo.me, user].sort();
+  openThread(id);
+}
+
+async function loadHistory(t) {
+  t.historyLoaded = true;
+  if (!t.exists) return;
+  try {
+    const page = await demo.client.history(t.id, { limit: HISTORY_PAGE });
+    for (const m of page.messages) addMessage(t, m);
+    render();
+  } catch (err) {
+    t.historyLoaded = false;
+    report(err);
+  }
+}
+
+function markRead(t) {
+  if (!t || !t.exists) return;
+  t.unread = 0;
+  const seq = lastSeq(t);
+  if (seq > t.readSeq) {
+    t.readSeq = seq;
+    demo.client.read(t.id, seq).catch(report);
+  }
+}
+
+function sendMessage(text) {
+  const t = demo.threads.get(demo.open);
+  if (!t) return;
+  const cid = newCid();
+  const draft = { cid, from: demo.me, body: text, ts: Date.now(), thread: t.id, meta: null };
+  t.pending.set(cid, draft);
+  stopTyping(false);  // the node ends our indicator when the message is committed
+  render();
+  const other = t.members.find((u) => u !== demo.me) ?? demo.me;
+  const target = t.exists ? { thread: t.id } : { to: other };
+  demo.client.send({ ...target, body: text, cid }).then((ack) => {
+    if (t.pending.has(cid)) addMessage(t, { ...draft, seq: ack.seq, msg: ack.msg, ts: ack.ts });
+    t.readSeq = Math.max(t.readSeq, ack.seq);
+    render();
+  }, (err) => {
+    draft.failed = true;
+    toast(`Not sent: ${err.message}`);
+    render();
+  });
+}
+
+const typingState = { thread: null, sentAt: 0, idle: null };
+
+function noteTyping(hasText) {
+  const t = demo.threads.get(demo.open);
+  if (!hasText || !t || !t.exists) {
+    stopTyping(true);
+    return;
+  }
+  const now = Date.now();
+  if (typingState.thread !== t.id || now - typingState.sentAt > TYPING_REPEAT) {
+    demo.client.typing(t.id, true);
+    typingState.thread = t.id;
+    typingState.sentAt = now;
+  }
+  clearTimeout(typingState.idle);
+  typingState.idle = setTimeout(() => stopTyping(true), TYPING_IDLE);
+}
+
+function stopTyping(sendOff) {
+  clearTimeout(typingState.idle);
+  if (typingState.thread && sendOff) demo.client.typing(typingState.thread, false);
+  typingState.thread = null;
+  typingState.sentAt = 0;
+}
+
+function toggleLike() {
+  demo.liked = !demo.liked;
+  localStorage.setItem(likedKey(demo.me, demo.post), demo.liked ? '1' : '0');
+  renderLike();
+  demo.client.like(demo.post, demo.liked).then((ack) => {
+    demo.likes = ack.count;
+    renderLike();
+  }, (err) => {
+    demo.liked = !demo.liked;
+    renderLike();
+    report(err);
+  });
+}
+
+// -- rendering ------------------------------------------------------------------------------
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const clock = (ts) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+const others = (t) => t.members.filter((u) => u !== demo.me);
+const list = (names) => names.join(', ');
+
+function threadName(t) {
+  if (t.id === demo.lobby) return `# ${t.title || 'lobby'}`;
+  if (t.title) return t.title;
+  if (t.id.startsWith('dm:')) return others(t)[0] ?? 'notes to self';
+  return list(others(t)) || t.id;
+}
+
+function typingText(t) {
+  const who = [...t.typing.keys()];
+  if (who.length === 0) return '';
+  return who.length === 1 ? `${who[0]} is typing…` : `${list(who)} are typing…`;
+}
+
+function render() {
+  renderThreads();
+  renderPeople();
+  renderConversation();
+}
+
+function renderConnection(state) {
+  const text = {
+    idle: 'not connected',
+    connecting: 'connecting…',
+    open: 'connected',
+    waiting: 'reconnecting…',
+    closed: 'disconnected',
+  }[state];
+  $('connection').dataset.state = state;
+  $('connection-text').textContent = text;
+}
+
+function renderThreads() {
+  const shown = [...demo.threads.values()].filter((t) => t.exists || t.id === demo.open);
+  shown.sort((a, b) => (b.id === demo.lobby) - (a.id === demo.lobby) || b.lastTs - a.lastTs);
+  const items = shown.map((t) => {
+    const button = el('button', 'thread');
+    button.type = 'button';
+    button.dataset.thread = t.id;
+    button.setAttribute('aria-current', String(t.id === demo.open));
+    const text = el('span', 'thread-text');
+    text.append(el('span', 'thread-name', threadName(t)));
+    const typing = typingText(t);
+    const last = t.messages.get(lastSeq(t));
+    const preview = typing || (last ? `${last.from ? `${last.from}: ` : ''}${last.body}` : 'no messages yet');
+    text.append(el('span', `thread-preview${typing ? ' typing-now' : ''}`, preview));
+    button.append(text);
+    if (t.unread > 0) button.append(el('span', 'badge', String(t.unread)));
+    button.addEventListener('click', () => openThread(t.id));
+    const li = el('li');
+    li.append(button);
+    return li;
+  });
+  $('threads').replaceChildren(...items);
+}
+
+function renderPeople() {
+  const people = [...demo.people.entries()].filter(([user]) => user !== demo.me);
+  people.sort(([a, pa], [b, pb]) => (pb.online - pa.online) || a.localeCompare(b));
+  const items = people.map(([user, p]) => {
+    const button = el('button', 'person');
+    button.type = 'button';
+    button.dataset.user = user;
+    button.dataset.online = String(p.online);
+    button.title = p.online ? 'online' : 'offline';
+    button.append(el('span', `dot${p.online ? ' online' : ''}`), el('span', 'person-name', user));
+    if (!p.online && p.last_seen) button.append(el('span', 'person-seen', `seen ${clock(p.last_seen)}`));
+    button.addEventListener('click', () => openDm(user));
+    const li = el('li');
+    li.append(button);
+    return li;
+  });
+  $('people').replaceChildren(...items);
+  $('people-empty').hidden = items.length > 0;
+}
+
+function renderConversation() {
+  const t = demo.open ? demo.threads.get(demo.open) : null;
+  $('composer-input').disabled = !t;
+  $('composer-send').disabled = !t;
+  if (!t) return;
+  $('conversation-title').textContent = threadName(t);
+  $('conversation-members').textContent = t.id.startsWith('dm:') ? '' : list(t.members);
+  $('typing').textContent = typingText(t);
+
+  const box = $('messages');
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  const stored = [...t.messages.values()].sort((a, b) => a.seq - b.seq);
+  const mine = stored.filter((m) => m.from === demo.me);
+  // "Seen by" goes under the newest of our messages that someone has read.
+  let seenAt = null;
+  for (const m of mine) if ([...t.reads.values()].some((seq) => seq >= m.seq)) seenAt = m.seq;
+  const group = !t.id.startsWith('dm:');
+  let previousSender;
+  const items = [...stored, ...t.pending.values()].map((m) => {
+    const li = el('li', 'message');
+    if (m.seq !== undefined) li.dataset.seq = String(m.seq);
+    li.dataset.from = m.from ?? '';
+    if (m.from === null) li.classList.add('system');
+    else if (m.from === demo.me) li.classList.add('mine');
+    if (m.seq === undefined) li.classList.add('pending');
+    if (group && m.from && m.from !== demo.me && m.from !== previousSender) {
+      li.append(el('span', 'sender', m.from));
+    }
+    previousSender = m.from;
+    li.append(el('span', 'bubble', m.body));
+    if (m.from !== null) {
+      const meta = el('span', 'meta', clock(m.ts));
+      if (m.from === demo.me) {
+        meta.append(m.failed ? ' · not sent' : m.seq === undefined ? ' · sending…' : ' · ✓');
+        if (m.seq !== undefined && m.seq === seenAt) {
+          const readers = [...t.reads].filter(([, seq]) => seq >= m.seq).map(([u]) => u);
+          meta.append(el('span', 'seen', ` · Seen by ${list(readers)}`));
+        }
+      }
+      li.append(meta);
+    }
+    return li;
+  });
+  box.replaceChildren(...items);
+  if (atBottom) box.scrollTop = box.scrollHeight;
+}
+
+function renderLike() {
+  $('like-count').textContent = String(demo.likes);
+  $('like-button').setAttribute('aria-pressed', String(demo.liked));
+  $('like-label').textContent = demo.liked ? 'Liked' : 'Like';
+}
+
+function setStatus(text) {
+  $('sync-status').textContent = `${clock(Date.now())} · ${text}`;
+}
+
+function toast(text) {
+  const node = el('div', 'toast', text);
+  $('toasts').append(node);
+  setTimeout(() => node.remove(), 6000);
+}
+
+function report(err) {
+  console.warn(err);
+  setStatus(`Error: ${err.message}`);
+}
+
+// -- wiring ---------------------------------------------------------------------------------
+
+function showLogin(message = '') {
+  $('login').hidden = false;
+  $('app').hidden = true;
+  $('login-error').textContent = message;
+  $('login-name').focus();
+}
+
+$('login-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const user = $('login-name').value.trim();
+  if (!USER_ID.test(user)) {
+    $('login-error').textContent = 'Use 1 to 64 letters, digits or _ . @ + -';
+    return;
+  }
+  $('login-error').textContent = '';
+  start(user).catch((err) => showLogin(err.message));
+});
+
+$('sign-out').addEventListener('click', () => {
+  demo.client?.close();
+  localStorage.removeItem(USER_KEY);
+  sessionStorage.removeItem(OPEN_KEY);
+  location.reload();
+});
+
+$('composer').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const input = $('composer-input');
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = '';
+  sendMessage(text);
+});
+
+$('composer-input').addEventListener('input', (event) => noteTyping(event.target.value.trim() !== ''));
+$('like-button').addEventListener('click', toggleLike);
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && demo.open) {
+    markRead(demo.threads.get(demo.open));
+    render();
+  }
+});
+
+const remembered = localStorage.getItem(USER_KEY);
+if (remembered && USER_ID.test(remembered)) {
+  start(remembered).catch((err) => showLogin(err.message));
+} else {
+  showLogin();
+}
