@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 from protocol.frames import Message, Typing, TypingEvent
 from realtime.client import Client, ClientError
 from realtime.node import Node
+from tests.fixtures.node import API_KEY
 
 
 @pytest.fixture
@@ -81,3 +83,17 @@ async def test_typing_in_a_thread_of_others_is_forbidden(node: Node) -> None:
             # A typing frame with an id: its only possible reply is an error.
             await eve.request(Typing(thread="dm:ann:bob", on=True))
     assert refused.value.code == "forbidden"
+
+
+async def test_a_message_posted_over_http_ends_its_senders_typing(
+    node: Node, pair: tuple[Client, Client, str],
+) -> None:
+    ann, bob, thread = pair
+    await ann.typing(thread, True)
+    await bob.next_event(TypingEvent)
+    async with aiohttp.ClientSession(headers={"X-API-Key": API_KEY}) as http:
+        async with http.post(f"{node.api_url}/v1/threads/{thread}/messages",
+                             json={"from": "ann", "body": "posted"}) as response:
+            assert response.status == 200
+    off = await bob.next_event(TypingEvent)
+    assert (off.user, off.on) == ("ann", False)
