@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import sys
 
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(config: Config) -> int:
     config = with_dev_secrets(config)
+    # Chosen here rather than by the node, so that every log line names it.
+    config = config.replace(node_id=config.node_id or "node-" + secrets.token_hex(4))
+    logs.bind_node(config.node_id)
     try:
         logs.configure(config.log_level, config.log_format,
                        secrets=(config.jwt_secret, config.api_key))

@@ -37,6 +37,7 @@ _TOKEN_LIKE = re.compile(
 )
 
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_CONTEXT_ATTRIBUTES = frozenset({"node", "connection", "user", "ids"})
 
 
 def bind_node(node_id: str) -> None:
@@ -113,7 +114,8 @@ class JsonFormatter(logging.Formatter):
             if value := getattr(record, key, ""):
                 entry[key] = value
         for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRIBUTES and key not in entry and key != "ids":
+            if key not in _STANDARD_ATTRIBUTES and key not in _CONTEXT_ATTRIBUTES \
+                    and key not in entry:
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

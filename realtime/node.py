@@ -107,6 +107,7 @@ class Node:
                  broker: Broker | None = None) -> None:
         self.config = config
         self.id = config.node_id or "node-" + secrets.token_hex(4)
+        logs.bind_node(self.id)
         self.store = store if store is not None else make_store(config)
         self.broker = broker if broker is not None else make_broker(config)
         self.verifier = TokenVerifier(config.jwt_secret)
@@ -138,7 +139,6 @@ class Node:
 
     async def start(self) -> None:
         """Open the store, connect the broker, and listen on both ports."""
-        logs.bind_node(self.id)
         tls = self._tls_context()
         await self.store.open()
         await self.broker.start(self.hub)
