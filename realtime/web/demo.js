@@ -29,6 +29,7 @@ const demo = {
   open: null,             // id of the thread on screen
   likes: 0,
   liked: false,
+  replayed: null,         // messages replayed when this page last resumed from its cursor
 };
 window.demo = demo;
 
@@ -75,6 +76,7 @@ async function start(user) {
   // After a reconnection: unread counts and members may have moved while away.
   client.on('welcome', () => { if (demo.open) refreshThreads().catch(report); });
   client.on('resumed', ({ replayed }) => {
+    demo.replayed = replayed;
     setStatus(replayed === 1 ? 'Resumed: 1 missed message replayed'
       : `Resumed: ${replayed} missed messages replayed`);
   });
@@ -207,6 +209,7 @@ function onReceipt({ thread, user, seq }) {
 function onPresence({ user, online, last_seen: lastSeen }) {
   demo.people.set(user, { online, last_seen: lastSeen });
   renderPeople();
+  renderConversation();
 }
 
 function onLikes({ post, count }) {
@@ -344,6 +347,12 @@ function threadName(t) {
   return list(others(t)) || t.id;
 }
 
+function presenceText(user) {
+  const p = user && demo.people.get(user);
+  if (!p) return '';
+  return p.online ? 'online' : p.last_seen ? `last seen ${clock(p.last_seen)}` : 'offline';
+}
+
 function typingText(t) {
   const who = [...t.typing.keys()];
   if (who.length === 0) return '';
@@ -380,7 +389,8 @@ function renderThreads() {
     text.append(el('span', 'thread-name', threadName(t)));
     const typing = typingText(t);
     const last = t.messages.get(lastSeq(t));
-    const preview = typing || (last ? `${last.from ? `${last.from}: ` : ''}${last.body}` : 'no messages yet');
+    const sender = last?.from === demo.me ? 'you: ' : last?.from ? `${last.from}: ` : '';
+    const preview = typing || (last ? sender + last.body : 'no messages yet');
     text.append(el('span', `thread-preview${typing ? ' typing-now' : ''}`, preview));
     button.append(text);
     if (t.unread > 0) button.append(el('span', 'badge', String(t.unread)));
@@ -418,7 +428,8 @@ function renderConversation() {
   $('composer-send').disabled = !t;
   if (!t) return;
   $('conversation-title').textContent = threadName(t);
-  $('conversation-members').textContent = t.id.startsWith('dm:') ? '' : list(t.members);
+  $('conversation-members').textContent = t.id.startsWith('dm:') ? presenceText(others(t)[0])
+    : list(t.members);
   $('typing').textContent = typingText(t);
 
   const box = $('messages');
@@ -461,6 +472,7 @@ function renderConversation() {
 
 function renderLike() {
   $('like-count').textContent = String(demo.likes);
+  $('like-unit').textContent = demo.likes === 1 ? 'like' : 'likes';
   $('like-button').setAttribute('aria-pressed', String(demo.liked));
   $('like-label').textContent = demo.liked ? 'Liked' : 'Like';
 }

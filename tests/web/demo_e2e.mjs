@@ -1,0 +1,163 @@
+// Two users chat through the demo page in headless Chromium.
+//
+//   node demo_e2e.mjs BASE_URL ARTIFACT_DIR
+//
+// alice and bob each get their own browser context (own storage, own connection). They
+// exchange messages in the lobby and in a DM, see each other typing, read receipts and a
+// like; then alice leaves the page, bob writes while she is away, and alice comes back:
+// her page resumes from its saved cursor and shows every missed message exactly once.
+// Screenshots of both pages go to ARTIFACT_DIR. Prints one JSON line of results; a failed
+// step exits 1 with the reason on stderr.
+
+import { mkdirSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [baseUrl, artifactDir] = process.argv.slice(2);
+if (!baseUrl || !artifactDir) {
+  console.error('usage: node demo_e2e.mjs BASE_URL ARTIFACT_DIR');
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const STEP = 10_000;  // ms any one expectation may take: bounds a failing run, not a passing one
+
+const results = { steps: [], foreignRequests: [], consoleErrors: [] };
+
+function step(name) {
+  results.steps.push(name);
+  process.stderr.write(`step: ${name}\n`);
+}
+
+async function join(context, user) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP);
+  page.on('request', (request) => {
+    const url = request.url();
+    if (!url.startsWith(baseUrl) && !url.startsWith(baseUrl.replace('http', 'ws'))
+        && !url.startsWith('data:')) {
+      results.foreignRequests.push(url);
+    }
+  });
+  page.on('console', (message) => {
+    if (message.type() === 'error') results.consoleErrors.push(`${user}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => results.consoleErrors.push(`${user}: ${error.message}`));
+  await page.goto(`${baseUrl}/demo`);
+  await page.fill('#login-name', user);
+  await page.click('#login-form button[type=submit]');
+  await connected(page);
+  return page;
+}
+
+const connected = (page) => page.waitForSelector('#connection[data-state="open"]');
+const thread = (page, selector) => page.locator(`#threads button${selector}`);
+const message = (page, text) => page.locator('#messages .message .bubble', { hasText: text });
+
+async function say(page, text) {
+  await page.fill('#composer-input', text);
+  await page.press('#composer-input', 'Enter');
+  // Acknowledged (durable): the pending mark is gone and the message has its seq.
+  await page.locator('#messages .message.mine[data-seq]', { hasText: text }).waitFor();
+}
+
+async function count(locator) {
+  return locator.count();
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--disable-dev-shm-usage',
+  ],
+});
+
+try {
+  const viewport = { width: 1200, height: 760 };
+  const aliceContext = await browser.newContext({ viewport });
+  const bobContext = await browser.newContext({ viewport });
+
+  step('alice and bob join');
+  const alice = await join(aliceContext, 'alice');
+  const bob = await join(bobContext, 'bob');
+
+  step('each sees the other online');
+  await alice.waitForSelector('#people button[data-user="bob"][data-online="true"]');
+  await bob.waitForSelector('#people button[data-user="alice"][data-online="true"]');
+
+  step('a message in the lobby reaches the other');
+  await thread(alice, '[aria-current="true"]').filter({ hasText: '# lobby' }).waitFor();
+  await say(alice, 'hello lobby');
+  await message(bob, 'hello lobby').waitFor();
+
+  step('alice writes to bob in a DM');
+  await alice.click('#people button[data-user="bob"]');
+  await say(alice, 'hi bob, this is a DM');
+  await thread(bob, '[data-thread="dm:alice:bob"] .badge').waitFor();
+  await bob.click('#threads button[data-thread="dm:alice:bob"]');
+  await message(bob, 'hi bob, this is a DM').waitFor();
+
+  step('bob reads it, and alice sees the receipt');
+  await alice.locator('#messages .seen', { hasText: 'Seen by bob' }).waitFor();
+
+  step('bob sees alice typing, and it stops when she sends');
+  await alice.type('#composer-input', 'typing away', { delay: 20 });
+  await bob.waitForSelector('#typing:has-text("alice is typing")');
+  await alice.press('#composer-input', 'Enter');
+  await message(bob, 'typing away').waitFor();
+  await bob.waitForFunction(() => document.getElementById('typing').textContent === '');
+
+  step('bob likes the demo post; alice sees the count move and is notified');
+  await alice.waitForSelector('#like-count:text-is("0")');
+  await bob.click('#like-button');
+  await alice.waitForSelector('#like-count:text-is("1")');
+  await alice.locator('.toast', { hasText: 'bob liked your post' }).waitFor();
+
+  step('alice leaves; bob writes while she is away');
+  const cursorBefore = await alice.evaluate(() => window.demo.client.cursor);
+  await alice.goto('about:blank');
+  await bob.waitForSelector('#people button[data-user="alice"][data-online="false"]');
+  await say(bob, 'while you were away, 1');
+  await say(bob, 'while you were away, 2');
+
+  step('alice comes back: her page resumes from its cursor and misses nothing');
+  await alice.goto(`${baseUrl}/demo`);
+  await connected(alice);
+  // The replay holds bob's two messages and alice's own sent before she left (a sender
+  // gets an ack, not a message, so her cursor stood before them).
+  await alice.waitForSelector('#sync-status:has-text("missed messages replayed")');
+  results.replayed = await alice.evaluate(() => window.demo.replayed);
+  await thread(alice, '[data-thread="dm:alice:bob"]').click();
+  await message(alice, 'while you were away, 2').waitFor();
+  const seqs = await alice.$$eval('#messages .message[data-seq]', (items) =>
+    items.map((li) => Number(li.dataset.seq)));
+  results.dmSeqs = seqs;
+  results.cursorBefore = cursorBefore;
+  results.cursorAfter = await alice.evaluate(() => window.demo.client.cursor);
+  results.awayCopies = await count(message(alice, 'while you were away'));
+
+  step('bob reloads too and still sees the whole DM');
+  await bob.reload();
+  await connected(bob);
+  await bob.click('#threads button[data-thread="dm:alice:bob"]');
+  await message(bob, 'hi bob, this is a DM').waitFor();
+  results.bobDmMessages = await count(bob.locator('#messages .message[data-seq]'));
+
+  step('screenshots');
+  mkdirSync(artifactDir, { recursive: true });
+  await alice.locator('#sync-status').evaluate((node) => node.scrollIntoView());
+  results.screenshots = [joinPath(artifactDir, 'web-demo-alice.png'),
+    joinPath(artifactDir, 'web-demo-bob.png')];
+  await alice.screenshot({ path: results.screenshots[0] });
+  await bob.screenshot({ path: results.screenshots[1] });
+  process.stdout.write(JSON.stringify(results) + '\n');
+} catch (error) {
+  results.error = String(error?.stack ?? error);
+  process.stdout.write(JSON.stringify(results) + '\n');
+  process.stderr.write(`failed after step "${results.steps.at(-1)}": ${error}\n`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
