@@ -24,6 +24,7 @@ from protocol.codec import codec_for
 from protocol.cursor import Cursor
 from protocol.errors import CloseCode
 from realtime import logs
+from realtime.admission import Admission
 from realtime.auth import Identity, TokenVerifier, mint_token
 from realtime.broker.base import Broker, BrokerUnavailable
 from realtime.broker.memory import MemoryBroker
@@ -89,6 +90,16 @@ def make_presence(config: Config) -> Presence:
     return MemoryPresence()
 
 
+def make_admission(config: Config) -> Admission:
+    """The handshake checks ``config`` asks for (see ``realtime.admission``)."""
+    try:
+        return Admission(rate=config.limit_handshakes, burst=config.limit_handshake_burst,
+                         allowed_origins=config.allowed_origins,
+                         trusted_proxies=config.trusted_proxies)
+    except ValueError as exc:
+        raise SystemExit(f"admission settings: {exc}") from exc
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket; port 0 picks a free one (tests)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -111,6 +122,7 @@ class Node:
         self.store = store if store is not None else make_store(config)
         self.broker = broker if broker is not None else make_broker(config)
         self.verifier = TokenVerifier(config.jwt_secret)
+        self.admission = make_admission(config)
         self.hub = Hub(self.broker, on_reset=self._broker_reset)
         self.presence = make_presence(config)
         publisher = Publisher(TimedBroker(self.broker))
@@ -148,11 +160,18 @@ class Node:
         api = make_api_app(self)
         # TLS, when configured, is for clients: the internal API stays plain HTTP on its
         # own port, behind the network boundary.
-        for app, port, context in ((public, self.config.port, tls),
-                                   (api, self.config.api_port, None)):
+        # aiohttp arms its keep-alive timer when a connection opens and closes the
+        # connection if no complete request has arrived when it fires: on the public port
+        # that timer is the handshake timeout, cutting off clients that connect and never
+        # finish their request headers (slowloris). A handshake in progress, and the
+        # WebSocket after it, are not affected.
+        public_timeouts = ({"keepalive_timeout": self.config.handshake_timeout}
+                           if self.config.handshake_timeout > 0 else {})
+        for app, port, context, timeouts in ((public, self.config.port, tls, public_timeouts),
+                                             (api, self.config.api_port, None, {})):
             # No access log: a handshake URL may carry a token.
             runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                                   shutdown_timeout=1.0)
+                                   shutdown_timeout=1.0, **timeouts)
             await runner.setup()
             sock = bind(self.config.host, port)
             await web.SockSite(runner, sock, ssl_context=context).start()
@@ -303,7 +322,8 @@ class Node:
     # -- health ----------------------------------------------------------------------
 
     async def readiness(self) -> tuple[bool, dict[str, bool]]:
-        """Whether this node should get traffic: not draining, store and broker answer."""
+        """Whether this node should get traffic: not draining, store and broker answer,
+        and every broker subscription connection is up."""
         checks = {"store": True, "broker": True}
         try:
             async with asyncio.timeout(2.0):
@@ -314,6 +334,10 @@ class Node:
             async with asyncio.timeout(2.0):
                 await self.broker.ping()
         except (BrokerUnavailable, TimeoutError):
+            checks["broker"] = False
+        # Publishing may work again before the subscriptions are back (they reconnect
+        # with backoff): until then this node's sessions hear nothing from the others.
+        if getattr(self.broker, "connections_down", 0):
             checks["broker"] = False
         return (not self.draining and all(checks.values())), checks
 
