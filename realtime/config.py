@@ -59,8 +59,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("limit_sessions", int, _LIMITS.max_sessions, "sessions per user on one node"),
     Setting("limit_queue", int, _LIMITS.max_queue, "bytes queued per connection before 1013"),
     Setting("limit_connections", int, 20000, "connections per node (past it: HTTP 503)"),
+    Setting("limit_handshakes", float, 0.0,
+            "WebSocket handshakes per second per client address (0: no limit; past it: 429)"),
+    Setting("limit_handshake_burst", int, 20, "handshakes a client address may make at once"),
+    Setting("allowed_origins", str, "",
+            "comma-separated browser origins allowed to connect, https://*.example.com for "
+            "subdomains (unset: any; past it: 403)"),
+    Setting("trusted_proxies", str, "",
+            "comma-separated proxy addresses or networks whose X-Forwarded-For names the "
+            "client address"),
     Setting("heartbeat", float, 20.0, "seconds between keepalive pings (0: off)"),
-    Setting("handshake_timeout", float, 10.0, "seconds a client has to finish the handshake"),
+    Setting("handshake_timeout", float, 10.0,
+            "seconds a client has, from connecting, to send its whole handshake request "
+            "(also how long an idle HTTP keep-alive connection is kept)"),
     Setting("drain_timeout", float, 10.0,
             "seconds in-flight writes may take, after the drain window, before the node exits"),
     Setting("drain_window", float, 0.0,
@@ -100,6 +111,10 @@ class Config:
     limit_sessions: int = _LIMITS.max_sessions
     limit_queue: int = _LIMITS.max_queue
     limit_connections: int = 20000
+    limit_handshakes: float = 0.0
+    limit_handshake_burst: int = 20
+    allowed_origins: str = ""
+    trusted_proxies: str = ""
     heartbeat: float = 20.0
     handshake_timeout: float = 10.0
     drain_timeout: float = 10.0

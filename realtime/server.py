@@ -3,12 +3,15 @@ development mode the demo page (``realtime.demo``).
 
 A handshake is refused with a plain HTTP answer and a JSON ``{code, message}`` body,
 never upgraded first: 401 for a missing or bad token, 400 for a malformed cursor or a
-request that is not an upgrade, 429 past the per-user session limit, 503 when the
-node is draining or full.
+request that is not an upgrade, 429 past the per-user session limit or the handshake
+rate of the client's address, 403 for a browser Origin not allowed, 503 when the node is
+draining or full. The admission checks (``realtime.admission``) run before the token is
+even read.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -37,6 +40,14 @@ def make_public_app(node: Node) -> web.Application:
     async def websocket(request: web.Request) -> web.StreamResponse:
         if node.draining:
             return refuse(ErrorCode.UNAVAILABLE, "node is shutting down, connect to another")
+        refusal = node.admission.check(request.remote, origin=request.headers.get("Origin"),
+                                       forwarded_for=request.headers.get("X-Forwarded-For"),
+                                       now=time.monotonic())
+        if refusal is not None:
+            response = refuse(refusal.code, refusal.message)
+            if refusal.retry_after is not None:
+                response.headers["Retry-After"] = str(refusal.retry_after)
+            return response
         token = bearer_token(request.headers, request.query)
         if token is None:
             return refuse(ErrorCode.UNAUTHORIZED, "missing token")
