@@ -10,7 +10,6 @@ sees every message exactly once and in ``seq`` order per thread.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from protocol.codec import Codec
-from protocol.cursor import Cursor, CursorTracker, parse_cursor
+from protocol.cursor import Cursor, parse_cursor
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
 from protocol.frames import (
     Ack,
@@ -29,7 +28,6 @@ from protocol.frames import (
     HistoryReply,
     Like,
     ListThreads,
-    Message,
     Ping,
     Pong,
     Read,
@@ -51,29 +49,21 @@ from realtime import metrics
 from realtime.auth import AuthError, TokenVerifier
 from realtime.broker.base import BrokerUnavailable
 from realtime.errors import RequestError, unavailable
-from realtime.events import Delivery, LikesCount, MessageEvent, PresenceChange, message_frame
+from realtime.events import Delivery, LikesCount, PresenceChange
+from realtime.feed import Feed
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
 from realtime.send_queue import SendQueue
 from realtime.services import Services
-from realtime.store.base import StoredMessage, StoreUnavailable
+from realtime.store.base import StoreUnavailable
 from realtime.watermark import Watermark
 
 log = logging.getLogger(__name__)
 
-REPLAY_PAGE = 500
 MAX_IN_FLIGHT = 256
 """Sends awaiting their commit per session; past it the session stops reading (backpressure)."""
-MAX_HELD = 10_000
-"""Live events held during a replay; past it the client is too far behind (1013)."""
 ABUSE_STRIKES = 200
 """Frames refused for rate in a row before the connection is closed with 1008."""
-
-
-class State(enum.Enum):
-    SYNCING = "syncing"
-    LIVE = "live"
-    CLOSED = "closed"
 
 
 class Session:
@@ -108,20 +98,12 @@ class Session:
         self._snapshot_of: str | None = None
         self._snapshot_moved = False
         self._verifier = verifier
-        self.state = State.LIVE
-        self._held: list[Delivery] = []
-        # Where the client stands (see protocol.cursor), and per thread the last seq
-        # delivered: messages go out once each, in seq order, whatever order they arrive in.
-        self._watermark = watermark
-        self._cursor = CursorTracker(0, ordered=watermark.ordered)
-        self._seqs: dict[str, int] = {}
-        self._acked: dict[str, set[int]] = {}
-        self._repairing: dict[str, list[Delivery]] = {}
-        self._repairs: set[asyncio.Task[None]] = set()
         self._bucket = TokenBucket(limits.rate, limits.burst, time.monotonic())
         self._strikes = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self.queue = SendQueue(ws, max_bytes=limits.max_queue, on_overflow=self._too_slow)
+        self.feed = Feed(user=user, codec=codec, queue=self.queue, messaging=self._messaging,
+                         watermark=watermark, too_far=self._too_slow)
         self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
             Send: self._on_send,
             Typing: self._on_typing,
@@ -143,17 +125,17 @@ class Session:
         """Serve the connection until it closes. ``cursor``: replay what came after it first."""
         writer = asyncio.create_task(self.queue.run(), name=f"writer-{self.id}")
         if cursor is not None:
-            self.state = State.SYNCING  # hold live messages from the moment we attach
+            self.feed.hold()  # from the moment we attach: the replay decides what goes out
         presence = self._services.presence
         try:
             await self._hub.attach(self)
             await presence.joined(self.user, self.id)
             head = await self._messaging.head()
-            self._cursor.reset(Cursor(head))
+            self.feed.start(head)
             self.send(Welcome(user=self.user, session=self.id, node=self._node_id,
                               cursor=format_cursor(head), limits=self._limits.as_welcome()))
             if cursor is not None:
-                await self._replay(cursor, request_id=None)
+                await self.feed.replay(cursor, request_id=None)
             await self._read_loop()
         except (RequestError, BrokerUnavailable) as exc:
             # A dependency is down at connect: tell the client to come back.
@@ -163,10 +145,7 @@ class Session:
             log.exception("session %s failed", self.id)
             self.close(CloseCode.INTERNAL_ERROR, "internal error")
         finally:
-            self.state = State.CLOSED
-            for task in self._repairs:
-                task.cancel()
-            await asyncio.gather(*self._repairs, return_exceptions=True)
+            await self.feed.close()
             # Neither a broker nor a store failure may keep the rest of the cleanup from
             # running: the in-flight sends below must still finish.
             try:
@@ -206,79 +185,7 @@ class Session:
                 self._snapshot_moved = True
                 return
         metrics.sent(type(delivery.event))
-        if self.state is State.SYNCING:
-            # Held frames count against the same bound as queued ones.
-            if len(self._held) >= MAX_HELD:
-                self._too_slow()
-            else:
-                self._held.append(delivery)
-        elif self.state is State.LIVE:
-            self._deliver_live(delivery)
-
-    def _deliver_live(self, delivery: Delivery) -> None:
-        event = delivery.event
-        if not isinstance(event, MessageEvent):
-            self.queue.put(delivery.encoded(self.codec, self.user))
-            return
-        held = self._repairing.get(event.thread)
-        if held is not None:
-            held.append(delivery)
-            return
-        last = self._last_seq(event.thread)
-        if last is not None and event.seq <= last:
-            return  # delivered already: replayed, repaired from the store, or a duplicate
-        if last is not None and event.seq > last + 1:
-            # A gap: a publication from another node is late, or was lost. The store has
-            # it; hold this thread's messages until it is filled.
-            self._repairing[event.thread] = [delivery]
-            task = asyncio.create_task(self._repair(event.thread, last, event.seq))
-            self._repairs.add(task)
-            task.add_done_callback(self._repairs.discard)
-            return
-        self._put_message(delivery.encoded(self.codec, self.user), event.thread, event.seq,
-                          event.pos)
-
-    def _last_seq(self, thread: str) -> int | None:
-        """The last seq of ``thread`` this device has: delivered to it, or acked to it."""
-        last = self._seqs.get(thread)
-        own = self._acked.get(thread)
-        if last is not None and own:
-            while last + 1 in own:
-                own.discard(last + 1)
-                last += 1
-            self._seqs[thread] = last
-        return last
-
-    def _put_message(self, encoded: bytes | str, thread: str, seq: int, pos: int) -> None:
-        """Queue a message frame (encoded without its cursor) with this session's cursor."""
-        self._seqs[thread] = seq
-        tracker = self._cursor
-        tracker.delivered(pos, 0 if tracker.ordered else self._watermark.settled())
-        self.queue.put(self.codec.with_field(encoded, "cursor", str(tracker.cursor)))
-
-    async def _repair(self, thread: str, last: int, upto: int) -> None:
-        """Deliver ``thread``'s messages after ``last`` and before ``upto`` from the store,
-        then what was held meanwhile."""
-        missing = upto - last - 1
-        try:
-            if missing > REPLAY_PAGE:
-                raise _TooFarBehind
-            page = await self._messaging.store.history(thread, upto, missing)
-        except (StoreUnavailable, _TooFarBehind):
-            self._repairing.pop(thread, None)
-            self.close(CloseCode.TRY_AGAIN_LATER, "reconnect and sync")
-            return
-        held = self._repairing.pop(thread, [])
-        if self.state is not State.LIVE:
-            return
-        for m in page.messages:
-            last_seq = self._last_seq(thread)
-            if last_seq is None or m.seq > last_seq:
-                frame = self.codec.encode_server(self._message(m, cursor=None))
-                self._put_message(frame, thread, m.seq, m.pos)
-        held.sort(key=lambda d: d.event.seq)  # type: ignore[union-attr]
-        for delivery in held:
-            self._deliver_live(delivery)
+        self.feed.deliver(delivery)
 
     def _error(self, request_id: int | str | None, code: ErrorCode, message: str) -> None:
         metrics.error(code)
@@ -359,7 +266,7 @@ class Session:
             return
         m = appended.message
         # This device has its own message through the ack: it is not a gap for it.
-        self._acked.setdefault(m.thread, set()).add(m.seq)
+        self.feed.acked(m.thread, m.seq)
         self.send(Ack(id=frame.id, thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
         await self._services.typing.message_sent(self.user, thread)
 
@@ -423,7 +330,7 @@ class Session:
 
     async def _on_history(self, frame: History) -> None:
         page = await self._messaging.history(self.user, frame.thread, frame.before, frame.limit)
-        messages = [self._message(m, cursor=None) for m in page.messages]
+        messages = [self.feed.message(m, cursor=None) for m in page.messages]
         self.send(HistoryReply(id=frame.id, thread=frame.thread, messages=messages,
                                more=page.more))
 
@@ -431,7 +338,7 @@ class Session:
         summaries = await self._messaging.list_threads(self.user)
         entries = [
             ThreadEntry(thread=s.thread.id, members=list(s.thread.members),
-                        last=None if s.last is None else self._message(s.last, cursor=None),
+                        last=None if s.last is None else self.feed.message(s.last, cursor=None),
                         unread=s.unread, title=s.thread.title)
             for s in summaries
         ]
@@ -443,9 +350,7 @@ class Session:
             head = await self._messaging.head()
             self.send(Synced(id=frame.id, cursor=format_cursor(head)))
             return
-        cursor = parse_cursor(frame.cursor, frame.id)
-        self.state = State.SYNCING
-        await self._replay(cursor, request_id=frame.id)
+        await self.feed.replay(parse_cursor(frame.cursor, frame.id), request_id=frame.id)
 
     async def _on_ping(self, frame: Ping) -> None:
         self.send(Pong(id=frame.id))
@@ -466,55 +371,3 @@ class Session:
         except StoreUnavailable as exc:
             raise unavailable("the store") from exc
         self.send(Ack(id=frame.id))
-
-    # -- replay ----------------------------------------------------------------------
-
-    async def _replay(self, cursor: Cursor, request_id: int | str | None) -> None:
-        """Send every message after ``cursor``, then ``synced``, then what was held.
-
-        The session was attached (and SYNCING) before the first page was read, so a
-        message committed at any point is either in a page or held; one in both is
-        released only if the replay did not already carry its (thread, seq). Pages are
-        read in position order, which is commit order: everything up to the last one
-        read is in the store, so the cursor's base can follow the replay.
-        """
-        self._cursor.reset(cursor)
-        last = cursor.base
-        try:
-            while True:
-                page = await self._messaging.replay(self.user, last, REPLAY_PAGE)
-                for m in page:
-                    # Backpressure per message, not per page: a page of large messages
-                    # can be bigger than the whole queue, which would then overflow and
-                    # close the session on every reconnect, never finishing the replay.
-                    await self.queue.roomy()
-                    if self.queue.closing:
-                        break
-                    last = m.pos
-                    self._cursor.advance(m.pos)
-                    self._seqs[m.thread] = max(m.seq, self._seqs.get(m.thread, 0))
-                    if cursor.covers(m.pos):
-                        continue  # the client listed it: delivered before
-                    self.send(self._message(m, cursor=str(self._cursor.cursor)))
-                if len(page) < REPLAY_PAGE or self.queue.closing:
-                    break
-        finally:
-            held, self._held = self._held, []
-            self.state = State.LIVE
-        self._cursor.advance(max((last, *cursor.extra)))
-        self.send(Synced(id=request_id, cursor=str(self._cursor.cursor)))
-        for delivery in held:
-            self._deliver_live(delivery)
-
-    def _message(self, m: StoredMessage, *, cursor: str | None) -> Message:
-        frame = message_frame(
-            MessageEvent(thread=m.thread, seq=m.seq, pos=m.pos, msg=m.msg, sender=m.sender,
-                         body=m.body, meta=m.meta, ts=m.ts, cid=m.cid, origin=None),
-            with_cid=m.sender == self.user,
-        )
-        frame.cursor = cursor
-        return frame
-
-
-class _TooFarBehind(Exception):
-    """A gap too large to fill message by message: the client must reconnect and sync."""

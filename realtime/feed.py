@@ -1,0 +1,210 @@
+"""`Feed`: what one device is sent from its user's threads, exactly once and in order.
+
+A feed is SYNCING while it replays from a cursor: events that arrive meanwhile are held
+and released after the replay, minus the messages the replay already carried. Once
+LIVE, each thread's messages go out in ``seq`` order, each once: a duplicate is
+dropped, and a message that arrives after a gap (a publication from another node that
+is late, or lost) waits while the missing ones are read from the store. Every message
+frame carries the feed's cursor (see :mod:`protocol.cursor`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable
+
+from protocol.codec import Codec
+from protocol.cursor import Cursor, CursorTracker
+from protocol.frames import Message, ServerFrame, Synced
+from realtime.events import Delivery, MessageEvent, message_frame
+from realtime.send_queue import SendQueue
+from realtime.services.messaging import MessagingService
+from realtime.store.base import StoredMessage, StoreUnavailable
+from realtime.watermark import Watermark
+
+REPLAY_PAGE = 500
+MAX_HELD = 10_000
+"""Events held during a replay; past it the client is too far behind (1013)."""
+MAX_GAP = 500
+"""Messages a gap may miss and still be filled from the store; past it: reconnect and sync."""
+
+
+class State(enum.Enum):
+    SYNCING = "syncing"
+    LIVE = "live"
+    CLOSED = "closed"
+
+
+class Feed:
+    """The stream of events to one session. ``too_far`` is called (never blocking) when
+    the client must reconnect and sync instead."""
+
+    def __init__(self, *, user: str, codec: Codec, queue: SendQueue,
+                 messaging: MessagingService, watermark: Watermark,
+                 too_far: Callable[[], None]) -> None:
+        self.user = user
+        self.state = State.LIVE
+        self._codec = codec
+        self._queue = queue
+        self._messaging = messaging
+        self._watermark = watermark
+        self._too_far = too_far
+        self._cursor = CursorTracker(0, ordered=watermark.ordered)
+        self._held: list[Delivery] = []
+        self._seqs: dict[str, int] = {}
+        self._acked: dict[str, set[int]] = {}
+        self._repairing: dict[str, list[Delivery]] = {}
+        self._repairs: set[asyncio.Task[None]] = set()
+
+    def hold(self) -> None:
+        """Hold events until the replay that follows releases them."""
+        self.state = State.SYNCING
+
+    def start(self, head: int) -> None:
+        """The client stands at ``head`` ("now"), as its ``welcome`` says."""
+        self._cursor.reset(Cursor(head))
+
+    async def close(self) -> None:
+        self.state = State.CLOSED
+        for task in self._repairs:
+            task.cancel()
+        await asyncio.gather(*self._repairs, return_exceptions=True)
+
+    # -- live ------------------------------------------------------------------------
+
+    def deliver(self, delivery: Delivery) -> None:
+        """An event for this user arrived (never blocks)."""
+        if self.state is State.SYNCING:
+            if len(self._held) >= MAX_HELD:
+                self._too_far()
+            else:
+                self._held.append(delivery)
+        elif self.state is State.LIVE:
+            self._deliver_live(delivery)
+
+    def acked(self, thread: str, seq: int) -> None:
+        """This device sent ``seq`` and got its ack: it is not a gap for it."""
+        self._acked.setdefault(thread, set()).add(seq)
+
+    def _deliver_live(self, delivery: Delivery) -> None:
+        event = delivery.event
+        if not isinstance(event, MessageEvent):
+            self._queue.put(delivery.encoded(self._codec, self.user))
+            return
+        held = self._repairing.get(event.thread)
+        if held is not None:
+            held.append(delivery)
+            return
+        last = self._last_seq(event.thread)
+        if last is not None and event.seq <= last:
+            return  # delivered already: replayed, repaired from the store, or a duplicate
+        if last is not None and event.seq > last + 1:
+            self._repairing[event.thread] = [delivery]
+            task = asyncio.create_task(self._repair(event.thread, last, event.seq))
+            self._repairs.add(task)
+            task.add_done_callback(self._repairs.discard)
+            return
+        self._put_message(delivery.encoded(self._codec, self.user), event.thread, event.seq,
+                          event.pos)
+
+    def _last_seq(self, thread: str) -> int | None:
+        """The last seq of ``thread`` this device has: delivered to it, or acked to it."""
+        last = self._seqs.get(thread)
+        own = self._acked.get(thread)
+        if last is not None and own:
+            while last + 1 in own:
+                own.discard(last + 1)
+                last += 1
+            self._seqs[thread] = last
+        return last
+
+    def _put_message(self, encoded: bytes | str, thread: str, seq: int, pos: int) -> None:
+        """Queue a message frame (encoded without its cursor) with this feed's cursor."""
+        self._seqs[thread] = seq
+        tracker = self._cursor
+        tracker.delivered(pos, 0 if tracker.ordered else self._watermark.settled())
+        self._queue.put(self._codec.with_field(encoded, "cursor", str(tracker.cursor)))
+
+    async def _repair(self, thread: str, last: int, upto: int) -> None:
+        """Send ``thread``'s messages after ``last`` and before ``upto`` from the store,
+        then what was held meanwhile."""
+        missing = upto - last - 1
+        try:
+            if missing > MAX_GAP:
+                raise _TooFarBehind
+            page = await self._messaging.store.history(thread, upto, missing)
+        except (StoreUnavailable, _TooFarBehind):
+            self._repairing.pop(thread, None)
+            self._too_far()
+            return
+        held = self._repairing.pop(thread, [])
+        if self.state is not State.LIVE:
+            return
+        for m in page.messages:
+            last_seq = self._last_seq(thread)
+            if last_seq is None or m.seq > last_seq:
+                frame = self._codec.encode_server(self.message(m, cursor=None))
+                self._put_message(frame, thread, m.seq, m.pos)
+        held.sort(key=lambda d: d.event.seq)  # type: ignore[union-attr]
+        for delivery in held:
+            self._deliver_live(delivery)
+
+    # -- replay ----------------------------------------------------------------------
+
+    async def replay(self, cursor: Cursor, request_id: int | str | None) -> None:
+        """Send every message after ``cursor``, then ``synced``, then what was held.
+
+        The feed was SYNCING before the first page was read, so a message committed at
+        any point is either in a page or held; one in both is released only if the replay
+        did not already carry its (thread, seq). Pages are read in position order, which
+        is commit order: everything up to the last one read is in the store, so the
+        cursor's base can follow the replay.
+        """
+        self.state = State.SYNCING
+        self._cursor.reset(cursor)
+        last = cursor.base
+        queue = self._queue
+        try:
+            while True:
+                page = await self._messaging.replay(self.user, last, REPLAY_PAGE)
+                for m in page:
+                    # Backpressure per message, not per page: a page of large messages
+                    # can be bigger than the whole queue, which would then overflow and
+                    # close the session on every reconnect, never finishing the replay.
+                    await queue.roomy()
+                    if queue.closing:
+                        break
+                    last = m.pos
+                    self._cursor.advance(m.pos)
+                    self._seqs[m.thread] = max(m.seq, self._seqs.get(m.thread, 0))
+                    if cursor.covers(m.pos):
+                        continue  # the client listed it: delivered before
+                    self._send(self.message(m, cursor=str(self._cursor.cursor)))
+                if len(page) < REPLAY_PAGE or queue.closing:
+                    break
+        finally:
+            held, self._held = self._held, []
+            if self.state is State.SYNCING:
+                self.state = State.LIVE
+        self._cursor.advance(max((last, *cursor.extra)))
+        self._send(Synced(id=request_id, cursor=str(self._cursor.cursor)))
+        for delivery in held:
+            self._deliver_live(delivery)
+
+    def message(self, m: StoredMessage, *, cursor: str | None) -> Message:
+        """The ``message`` frame of a stored message, as this user sees it."""
+        frame = message_frame(
+            MessageEvent(thread=m.thread, seq=m.seq, pos=m.pos, msg=m.msg, sender=m.sender,
+                         body=m.body, meta=m.meta, ts=m.ts, cid=m.cid, origin=None),
+            with_cid=m.sender == self.user,
+        )
+        frame.cursor = cursor
+        return frame
+
+    def _send(self, frame: ServerFrame) -> None:
+        self._queue.put(self._codec.encode_server(frame))
+
+
+class _TooFarBehind(Exception):
+    """A gap too large to fill message by message: the client must reconnect and sync."""
