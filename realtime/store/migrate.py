@@ -11,40 +11,17 @@ wait, then find it recorded and skip it. A failed step rolls back entirely.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from importlib import resources
-
 import asyncpg
 
-_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+from realtime.store.migration_files import Migration, bundled
 
 LOCK_KEY = 0x7274_6D69_6772_6174  # "rtmigrat": any constant that other software won't use
 """The ``pg_advisory_xact_lock`` key that serializes migrations across nodes."""
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One schema step: its version number, file name and SQL text."""
-
-    version: int
-    name: str
-    sql: str
-
-
 def bundled_migrations() -> list[Migration]:
-    """The migrations shipped with the package, in ascending version."""
-    folder = resources.files("realtime.store").joinpath("migrations", "postgres")
-    found = []
-    for entry in folder.iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
-    found.sort(key=lambda migration: migration.version)
-    versions = [migration.version for migration in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two PostgreSQL migrations share a version: {versions}")
-    return found
+    """The postgres migrations shipped with the package, in ascending version."""
+    return bundled("postgres")
 
 
 def latest_version() -> int:

@@ -11,36 +11,14 @@ These functions are blocking: call them from the thread that owns the connection
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from dataclasses import dataclass
-from importlib import resources
 
-_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One schema step: its version number, file name and SQL text."""
-
-    version: int
-    name: str
-    sql: str
+from realtime.store.migration_files import Migration, bundled
 
 
 def bundled_migrations() -> list[Migration]:
-    """The migrations shipped with the package, in ascending version."""
-    folder = resources.files("realtime.store").joinpath("migrations", "sqlite")
-    found = []
-    for entry in folder.iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
-    found.sort(key=lambda migration: migration.version)
-    versions = [migration.version for migration in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two SQLite migrations share a version: {versions}")
-    return found
+    """The sqlite migrations shipped with the package, in ascending version."""
+    return bundled("sqlite")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
