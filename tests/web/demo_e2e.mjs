@@ -2,6 +2,9 @@
 //
 //   node demo_e2e.mjs BASE_URL ARTIFACT_DIR
 //
+// Where the test must act on the node, the script writes {"checkpoint": NAME} as a line
+// on stdout and waits for a line on stdin.
+//
 // alice and bob each get their own browser context (own storage, own connection). They
 // exchange messages in the lobby and in a DM, see each other typing, read receipts and a
 // like; then alice leaves the page, bob writes while she is away, and alice comes back:
@@ -11,6 +14,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
+import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
 const [baseUrl, artifactDir] = process.argv.slice(2);
@@ -22,6 +26,15 @@ const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const STEP = 10_000;  // ms any one expectation may take: bounds a failing run, not a passing one
 
 const results = { steps: [], foreignRequests: [], consoleErrors: [] };
+const input = createInterface({ input: process.stdin });
+const lines = input[Symbol.asyncIterator]();
+
+/** Ask the test to do `name` (one JSON line out) and wait until it says done (a line in). */
+async function checkpoint(name) {
+  process.stdout.write(JSON.stringify({ checkpoint: name }) + '\n');
+  const { done } = await lines.next();
+  if (done) throw new Error(`no answer to checkpoint ${name}`);
+}
 
 function step(name) {
   results.steps.push(name);
@@ -39,7 +52,10 @@ async function join(context, user) {
     }
   });
   page.on('console', (message) => {
-    if (message.type() === 'error') results.consoleErrors.push(`${user}: ${message.text()}`);
+    const text = message.text();
+    // Chromium itself logs each connection attempt refused while the node restarts.
+    const expected = /ERR_CONNECTION_REFUSED|WebSocket connection to .* failed/.test(text);
+    if (message.type() === 'error' && !expected) results.consoleErrors.push(`${user}: ${text}`);
   });
   page.on('pageerror', (error) => results.consoleErrors.push(`${user}: ${error.message}`));
   await page.goto(`${baseUrl}/demo`);
@@ -115,6 +131,17 @@ try {
   await alice.waitForSelector('#like-count:text-is("1")');
   await alice.locator('.toast', { hasText: 'bob liked your post' }).waitFor();
 
+  step('the node restarts: both pages reconnect by themselves and miss nothing');
+  // The test drains the node (1012), starts it again on the same port and data, and
+  // posts a message to the DM meanwhile.
+  await checkpoint('restart-node');
+  await connected(alice);
+  await connected(bob);
+  await message(alice, 'posted while the node restarted').waitFor();
+  await message(bob, 'posted while the node restarted').waitFor();
+  results.closeCodes = await Promise.all([alice, bob].map((page) =>
+    page.evaluate(() => window.demo.client.closeCode)));
+
   step('alice leaves; bob writes while she is away');
   const cursorBefore = await alice.evaluate(() => window.demo.client.cursor);
   await alice.goto('about:blank');
@@ -159,5 +186,6 @@ try {
   process.stderr.write(`failed after step "${results.steps.at(-1)}": ${error}\n`);
   process.exitCode = 1;
 } finally {
+  input.close();
   await browser.close();
 }

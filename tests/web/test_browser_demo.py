@@ -1,4 +1,5 @@
-"""The demo page in a real browser: two users chat, type, read, like, and resume after a reload.
+"""The demo page in a real browser: two users chat, type, read and like, and their pages
+lose nothing across a node restart or a reload.
 
 Headless Chromium is driven by ``demo_e2e.mjs`` (playwright-core from ``package.json`` in
 this folder) against a development node running in the test's event loop. The test skips,
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +50,43 @@ def missing_tools() -> str | None:
 MISSING = missing_tools()
 
 
-async def run_browser(base_url: str) -> tuple[int, dict[str, Any], str]:
-    """Run the browser script; return its exit code, its JSON results and its log."""
+Checkpoint = Callable[[], Awaitable[None]]
+
+
+async def run_browser(base_url: str, checkpoints: dict[str, Checkpoint],
+                      ) -> tuple[int, dict[str, Any], str]:
+    """Run the browser script, doing what it asks at its checkpoints; return its exit
+    code, its JSON results and its log."""
     process = await asyncio.create_subprocess_exec(
         "node", str(SCRIPT), base_url, str(ARTIFACTS),
-        cwd=HERE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "CHROMIUM": CHROMIUM},
+        cwd=HERE, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "CHROMIUM": CHROMIUM},
     )
+    assert process.stdin is not None and process.stdout is not None
+    assert process.stderr is not None
+    stdin, stdout, stderr = process.stdin, process.stdout, process.stderr
+    results: dict[str, Any] = {}
+
+    async def converse() -> None:
+        async for line in stdout:
+            said = json.loads(line)
+            if "checkpoint" in said:
+                await checkpoints[said["checkpoint"]]()
+                stdin.write(b"done\n")
+                await stdin.drain()
+            else:
+                results.update(said)
+
     try:
-        async with asyncio.timeout(RUN_LIMIT):
-            out, err = await process.communicate()
-    except TimeoutError:
-        process.kill()
-        out, err = await process.communicate()
-    lines = out.decode().strip().splitlines()
-    results = json.loads(lines[-1]) if lines else {}
-    return process.returncode or 0, results, err.decode()
+        async with asyncio.timeout(RUN_LIMIT), asyncio.TaskGroup() as tasks:
+            tasks.create_task(converse())
+            log = tasks.create_task(stderr.read())
+            tasks.create_task(process.wait())
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return process.returncode or 0, results, log.result().decode()
 
 
 @pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
@@ -72,18 +95,28 @@ async def test_two_browsers_chat_through_the_demo_and_a_reload_loses_nothing(
     node_factory: NodeFactory,
 ) -> None:
     node = await node_factory(dev_mode=True)
+    port, data_dir = node.port, node.config.data_dir
 
-    code, results, log = await run_browser(f"http://127.0.0.1:{node.port}")
+    async def restart_node() -> None:
+        await node.drain()
+        restarted = await node_factory(dev_mode=True, port=port, data_dir=data_dir)
+        dm = await restarted.messaging.find_thread("dm:alice:bob")
+        await restarted.messaging.post(dm, None, "posted while the node restarted")
+
+    code, results, log = await run_browser(f"http://127.0.0.1:{port}",
+                                           {"restart-node": restart_node})
 
     assert code == 0, f"browser run failed:\n{log}\n{results.get('error', '')}"
     # Nothing left the machine: every request went to the node itself.
     assert results["foreignRequests"] == []
-    assert results["consoleErrors"] == []
-    # The DM as alice sees it after coming back: four messages, each once, in order.
-    assert results["dmSeqs"] == [1, 2, 3, 4]
+    assert results["consoleErrors"] == [], results["consoleErrors"]
+    # Both pages were closed by the drain, and came back by themselves.
+    assert results["closeCodes"] == [1012, 1012]
+    # The DM as alice sees it after coming back: five messages, each once, in order.
+    assert results["dmSeqs"] == [1, 2, 3, 4, 5]
     assert results["awayCopies"] == 2
     assert results["replayed"] >= 2
     assert results["cursorAfter"] != results["cursorBefore"]
-    assert results["bobDmMessages"] == 4
+    assert results["bobDmMessages"] == 5
     for shot in results["screenshots"]:
         assert await asyncio.to_thread(os.path.getsize, shot) > 10_000
