@@ -84,3 +84,21 @@ async def test_a_user_of_a_killed_node_resumes_on_another_with_every_message_onc
     for thread in {t for t, _ in got}:
         seqs = [s for t, s in got if t == thread]
         assert seqs == sorted(seqs), f"{thread} out of order: {seqs}"
+
+
+async def test_a_killed_node_restarted_serves_again_with_nothing_lost(
+        cluster_factory: ClusterFactory, redis_url: str, postgres_dsn: str) -> None:
+    cluster = await start(cluster_factory, redis_url, postgres_dsn)
+    a, b, _ = cluster
+    async with cluster.client(b, "bob") as bob:
+        async with cluster.client(a, "ann", reconnect=False) as ann:
+            cursor = ann.cursor
+        await a.kill()
+        sent = [await bob.send(f"while-down-{i}", to="ann") for i in range(3)]
+        await a.restart()
+        async with cluster.client(a, "ann", cursor=cursor, reconnect=False) as ann:
+            replayed = [await ann.next_event(Message, timeout=WAIT) for _ in sent]
+            live = await bob.send("after", to="ann")
+            after = await ann.next_event(Message, timeout=WAIT)
+    assert [(m.thread, m.seq) for m in replayed] == [(x.thread, x.seq) for x in sent]
+    assert (after.thread, after.seq) == (live.thread, live.seq)

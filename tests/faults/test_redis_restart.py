@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from protocol.frames import Message, ServerFrame, Welcome
 from realtime.client import Client, ClientError
-from tests.fixtures.cluster import Cluster, ClusterFactory, NodeProcess
+from tests.fixtures.cluster import ClusterFactory, NodeProcess
 from tests.fixtures.servers import RedisServer
 
 WAIT = 20.0
@@ -81,11 +81,11 @@ class Sender:
                 await self.progress.wait()
 
 
-async def readiness(cluster: Cluster, node: NodeProcess, ready: bool) -> None:
+async def readiness(node: NodeProcess, ready: bool) -> None:
     """Return once ``node``'s ``/readyz`` says ``ready``."""
     async with asyncio.timeout(WAIT):
         while True:
-            if await cluster.ready(node) == ready:
+            if await node.ready() == ready:
                 return
             await asyncio.sleep(0.05)  # a poll interval, not a wait for the outcome
 
@@ -111,11 +111,11 @@ async def test_every_acked_message_reaches_every_member_once_across_a_redis_rest
         try:
             await asyncio.gather(*(s.acks(PER_PHASE) for s in senders))
             await asyncio.to_thread(redis_server.stop)
-            await asyncio.gather(*(readiness(cluster, n, False) for n in cluster))
+            await asyncio.gather(*(readiness(n, False) for n in cluster))
             # Redis is down: every node still acks sends.
             await asyncio.gather(*(s.acks(PER_PHASE) for s in senders))
             await asyncio.to_thread(redis_server.start)
-            await asyncio.gather(*(readiness(cluster, n, True) for n in cluster))
+            await asyncio.gather(*(readiness(n, True) for n in cluster))
             await asyncio.gather(*(s.acks(PER_PHASE) for s in senders))
         finally:
             stop.set()
@@ -161,7 +161,7 @@ async def test_broker_metrics_count_publishes_subscriptions_and_a_reconnect(
         await ann.next_event(Welcome)
         await ann.send("hello", to="ben")
         await asyncio.to_thread(redis_server.restart)
-        await readiness(cluster, node, True)
+        await readiness(node, True)
         # Closed with 1013 when the broker came back; subscribed again once reconnected.
         await ann.next_event(Welcome, timeout=WAIT)
         async with cluster.http.get(f"{node.api_url}/metrics") as response:
