@@ -167,8 +167,8 @@ class DemoRoutes:
 def add_demo_routes(app: web.Application, node: Node) -> None:
     """Serve the demo page and its development-only routes on ``app``."""
     DemoRoutes(node).add_routes(app)
-    log.warning("development mode: the demo page and /dev/token are served on the public "
-                "port; anyone can get a token there")
+    log.warning("development mode: a demo chat is served at / on the public port, where "
+                "/dev/token hands a token to anyone")
 
 
 def _file(name: str, content_type: str) -> web.FileResponse:
