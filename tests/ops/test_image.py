@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import venv
@@ -48,9 +49,20 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A virtualenv with the project's wheel installed, as the Dockerfile's build stage
     makes it (dependencies come from this machine's site-packages: no network)."""
     root = tmp_path_factory.mktemp("image")
+    # The build context: what the Dockerfile's COPY instructions take.
+    context = root / "src"
+    copies = re.findall(r"^COPY ([^-].*) \S+$", (ROOT / "Dockerfile").read_text(), re.M)
+    for copied in (name for line in copies for name in line.split()):
+        source = ROOT / copied.rstrip("/")
+        if source.is_dir():
+            shutil.copytree(source, context / source.name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            context.mkdir(exist_ok=True)
+            shutil.copy(source, context / source.name)
     wheels = root / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(wheels), str(ROOT)],
+                    "--wheel-dir", str(wheels), str(context)],
                    check=True, capture_output=True, timeout=300)
     env_dir = root / "opt" / "realtime"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
