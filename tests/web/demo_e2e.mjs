@@ -141,6 +141,9 @@ try {
   await message(bob, 'posted while the node restarted').waitFor();
   results.closeCodes = await Promise.all([alice, bob].map((page) =>
     page.evaluate(() => window.demo.client.closeCode)));
+  // Subscriptions were renewed on the new connections: the count still moves.
+  await bob.click('#like-button');
+  await alice.waitForSelector('#like-count:text-is("0")');
 
   step('alice leaves; bob writes while she is away');
   const cursorBefore = await alice.evaluate(() => window.demo.client.cursor);
@@ -179,6 +182,10 @@ try {
     joinPath(artifactDir, 'web-demo-bob.png')];
   await alice.screenshot({ path: results.screenshots[0] });
   await bob.screenshot({ path: results.screenshots[1] });
+  await bob.click('#threads button:has-text("# lobby")');
+  await message(bob, 'hello lobby').waitFor();
+  results.screenshots.push(joinPath(artifactDir, 'web-demo-lobby.png'));
+  await bob.screenshot({ path: results.screenshots[2] });
   process.stdout.write(JSON.stringify(results) + '\n');
 } catch (error) {
   results.error = String(error?.stack ?? error);
