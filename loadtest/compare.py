@@ -149,7 +149,7 @@ def _figures(summary: dict[str, Any], scenario: str) -> dict[str, float]:
     if latency:
         out["p50_ms"] = latency["p50"]
         out["p99_ms"] = latency["p99"]
-    for extra in ("lost", "duplicates", "delivered_per_s", "still_open"):
+    for extra in ("lost", "unanswered", "duplicates", "delivered_per_s", "still_open"):
         if extra in summary:
             out[extra] = float(summary[extra])
     return out

@@ -133,10 +133,12 @@ def step_rates(first: float, last: float, factor: float) -> list[float]:
 
 
 def passes(report: dict[str, Any], p99_max_ms: float) -> bool:
-    """Whether a run had zero loss, no errors, no duplicates and p99 within the bound."""
+    """Whether a run had zero loss, every send answered, no errors, no duplicates, and
+    p99 within the bound."""
     summary = report["summary"]
     latency = summary.get("latency_ms") or summary.get("ack_latency_ms") or {}
-    return (summary.get("lost", 0) == 0 and summary.get("duplicates", 0) == 0
+    return (summary.get("lost", 0) == 0 and summary.get("unanswered", 0) == 0
+            and summary.get("duplicates", 0) == 0
             and summary.get("errors", 0) == 0 and summary.get("connect_failed", 0) == 0
             and latency.get("p99", 0.0) <= p99_max_ms)
 

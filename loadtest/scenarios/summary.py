@@ -19,14 +19,14 @@ def delivery_summary(m: Measurements, options: Options, server: dict[str, Any] |
                      *, unacked: bool) -> dict[str, Any]:
     """Rates, loss, duplicates, delivery latency and server CPU per delivery.
 
-    ``unacked``: whether sends that got neither an ack nor an error count as lost (on a
-    node every send is answered; the relay answers none).
+    ``lost`` counts messages acked (on the relay: sent) and never received;
+    ``unanswered``, with ``unacked``, the sends that got neither an ack nor an error
+    before the drain ended (a node answers every send; the relay answers none).
     """
     c = m.counters
     delivered = c["delivered"]
     lost = c["lost"]
-    if unacked:
-        lost += max(0, c["sent"] - c["acked"] - error_count(m))
+    unanswered = max(0, c["sent"] - c["acked"] - error_count(m)) if unacked else 0
     out: dict[str, Any] = {
         "offered_rate": options.rate,
         "sent": c["sent"],
@@ -34,6 +34,7 @@ def delivery_summary(m: Measurements, options: Options, server: dict[str, Any] |
         "delivered": delivered,
         "delivered_per_s": delivered / options.duration,
         "lost": lost,
+        "unanswered": unanswered,
         "duplicates": c["duplicates"],
         "errors": error_count(m),
         "connect_failed": c["connect_failed"],
