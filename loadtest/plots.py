@@ -26,13 +26,15 @@ def plot_run(report: dict[str, Any], path: str) -> None:
     seconds = list(range(len(rows)))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for key in ("p50", "p90", "p99", "max"):
-        top.plot(seconds, [r[key] for r in rows], label=key, marker=".")
+        # A second without arrivals has no latency: a gap, not a zero.
+        values = [r[key] if r["count"] else float("nan") for r in rows]
+        top.plot(seconds, values, label=key, marker=".")
     top.set_ylabel("latency, ms")
     top.set_yscale("log")
     top.legend()
     top.grid(True, which="both", alpha=0.3)
     bottom.bar(seconds, [r["count"] for r in rows], color="tab:gray")
-    bottom.set_ylabel("arrivals per second")
+    bottom.set_ylabel("latencies recorded per second")
     bottom.set_xlabel("seconds since start")
     bottom.grid(True, alpha=0.3)
     o = report["options"]

@@ -88,7 +88,11 @@ async def _gather(handles: list[WorkerHandle], kind: str,
         while True:
             message = await handle.channel.recv()
             if message[0] == "failed":
-                raise RunFailed(f"worker {i} failed:\n{message[1]}")
+                detail = message[1]
+                if handle.process is not None:
+                    await asyncio.to_thread(handle.process.join, 5)
+                    detail += f" (exit code {handle.process.exitcode})"
+                raise RunFailed(f"worker {i} failed:\n{detail}")
             if message[0] in ("progress", "ready"):
                 handle.counters = message[1]
                 progress.update([h.counters for h in handles])
