@@ -1,0 +1,137 @@
+"""Push fallback: what a user could not get live goes to their devices through the outbox.
+
+"Could not get live" means no session anywhere in the cluster (the presence check), at
+the moment the event is handled. The service only enqueues, durably; the
+:class:`~push.worker.PushWorker` sends. Push is the slow path of a message that is
+already committed and acked, so a failure here is logged and never fails the send.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from push.messages import PushContent, for_chat_message, for_like, for_notification
+from push.outbox import Outbox
+from push.worker import PushWorker
+from realtime.store.base import Store, StoredMessage
+
+log = logging.getLogger(__name__)
+
+
+class OnlineCheck(Protocol):
+    """Who is online anywhere in the cluster: :class:`presence.presence.Presence` fits."""
+
+    def online(self, users: Iterable[str]) -> Awaitable[set[str]]: ...
+
+
+class PushService:
+    """Queues pushes for offline users.
+
+    :attr:`worker` is woken after each enqueue (None: a worker finds the jobs at its next
+    poll). It may be set after construction, since the worker's ``on_unregistered`` is
+    usually this service's :meth:`remove_device`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        outbox: Outbox,
+        presence: OnlineCheck,
+        worker: PushWorker | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._outbox = outbox
+        self._presence = presence
+        self.worker = worker
+        self._clock = clock
+
+    async def offline_recipients(self, users: Sequence[str]) -> list[str]:
+        """Those of ``users`` with no session anywhere, in the given order."""
+        online = await self._presence.online(users)
+        return [user for user in dict.fromkeys(users) if user not in online]
+
+    async def message(
+        self, thread: str, message: StoredMessage, recipients: Sequence[str]
+    ) -> list[str]:
+        """Queue a push of ``message`` to the offline ones among ``recipients`` (its sender
+        excluded). Returns the users for whom a push was queued."""
+        users = [user for user in recipients if user != message.sender]
+
+        async def content(user: str) -> PushContent:
+            return for_chat_message(
+                thread, message.sender, message.body, await self._unread(user, thread)
+            )
+
+        return await self._queue(users, content)
+
+    async def notify(
+        self,
+        users: Sequence[str],
+        nid: str,
+        push: Mapping[str, str] | None,
+        data: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Queue notification ``nid`` (``push``: its {title, body}; None: no push) for the
+        offline ones among ``users``. Returns the users for whom a push was queued."""
+        if push is None:
+            return []
+        built = for_notification(nid, push.get("title", ""), push.get("body", ""), data)
+
+        async def content(user: str) -> PushContent:
+            return built
+
+        return await self._queue(users, content)
+
+    async def like(self, owner: str, post: str, user: str, count: int) -> bool:
+        """Queue a like push for ``owner`` if offline; True when one was queued."""
+        built = for_like(post, user, count)
+
+        async def content(_: str) -> PushContent:
+            return built
+
+        return bool(await self._queue([owner], content))
+
+    async def remove_device(self, token: str) -> None:
+        """Forget a token FCM called unregistered (the worker's ``on_unregistered``)."""
+        if await self._store.remove_device(token):
+            log.info("push: removed an unregistered device token")
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _queue(
+        self, users: Sequence[str], content: Callable[[str], Awaitable[PushContent]]
+    ) -> list[str]:
+        try:
+            offline = await self.offline_recipients(users)
+            if not offline:
+                return []
+            devices = await self._store.devices_of(offline)
+            if not devices:
+                return []
+            by_user: dict[str, list[str]] = {}
+            for device in devices:
+                by_user.setdefault(device.user, []).append(device.token)
+            messages = []
+            for user, tokens in by_user.items():
+                built = await content(user)
+                messages.extend(built.to(token) for token in tokens)
+            await self._outbox.enqueue(messages, self._clock())
+        except Exception:
+            log.exception("push: could not queue pushes")
+            return []
+        if self.worker is not None:
+            self.worker.wake()
+        return [user for user in offline if user in by_user]
+
+    async def _unread(self, user: str, thread: str) -> int:
+        # The store answers unread counts per user, for all their threads: costly, but
+        # paid only for offline recipients with a registered device.
+        for summary in await self._store.threads_of(user):
+            if summary.thread.id == thread:
+                return summary.unread
+        return 1
