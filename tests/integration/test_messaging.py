@@ -5,9 +5,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from realtime.node import Node
 from tests.fixtures.node import NodeFactory
 from tests.fixtures.wire import Wire, wire
+
+
+@pytest.fixture
+async def node(node_on_each_store: Node) -> Node:
+    """Every test here runs against both stores."""
+    return node_on_each_store
 
 
 async def no_message_before_pong(w: Wire) -> None:

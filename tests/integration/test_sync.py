@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from protocol.frames import Message, Synced
 from realtime.client import Client
 from realtime.node import Node
 from realtime.store.base import Thread
 from tests.fixtures.node import NodeFactory
 from tests.fixtures.wire import Wire, refusal, wire
+
+
+@pytest.fixture
+async def node(node_on_each_store: Node) -> Node:
+    """Every test here runs against both stores."""
+    return node_on_each_store
 
 
 async def seed(node: Node, thread: Thread, sender: str, count: int, *, body: str = "x",
