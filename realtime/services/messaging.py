@@ -33,6 +33,7 @@ from realtime.store.base import (
     Thread,
     ThreadNotFound,
     ThreadSummary,
+    dm_thread_id,
 )
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,17 @@ class ThreadCache:
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, Thread]] = OrderedDict()
 
-    async def get(self, thread_id: str) -> Thread | None:
+    def peek(self, thread_id: str) -> Thread | None:
+        """The cached thread, if fresh. A DM's members are fixed by its id: never stale."""
         entry = self._entries.get(thread_id)
-        now = self._clock()
-        if entry is not None and entry[0] > now:
+        if entry is not None and (entry[0] > self._clock() or entry[1].kind == "dm"):
             return entry[1]
+        return None
+
+    async def get(self, thread_id: str) -> Thread | None:
+        thread = self.peek(thread_id)
+        if thread is not None:
+            return thread
         thread = await self._store.get_thread(thread_id)
         if thread is not None:
             self.put(thread)
@@ -95,8 +102,11 @@ class MessagingService:
         """The thread ``user`` addresses: ``thread`` by id (members only) or the DM with ``to``."""
         try:
             if to is not None:
-                found = await self.store.ensure_dm(user, to)
-                self.threads.put(found)
+                # Every send with `to` names its DM: created once, then served from memory.
+                found = self.threads.peek(dm_thread_id(user, to))
+                if found is None:
+                    found = await self.store.ensure_dm(user, to)
+                    self.threads.put(found)
                 return found
             assert thread is not None
             found_thread = await self.threads.get(thread)
