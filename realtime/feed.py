@@ -54,6 +54,7 @@ class Feed:
         self._held: list[Delivery] = []
         self._seqs: dict[str, int] = {}
         self._acked: dict[str, set[int]] = {}
+        self._sending: set[str] = set()
         self._repairing: dict[str, list[Delivery]] = {}
         self._repairs: set[asyncio.Task[None]] = set()
 
@@ -83,8 +84,15 @@ class Feed:
         elif self.state is State.LIVE:
             self._deliver_live(delivery)
 
+    def sending(self, cid: str) -> None:
+        """This device sent ``cid``; until :meth:`sent`, the store may have it unacked."""
+        self._sending.add(cid)
+
+    def sent(self, cid: str) -> None:
+        self._sending.discard(cid)
+
     def acked(self, thread: str, seq: int) -> None:
-        """This device sent ``seq`` and got its ack: it is not a gap for it."""
+        """This device sent ``seq`` and got (or is getting) its ack: not a gap for it."""
         self._acked.setdefault(thread, set()).add(seq)
 
     def _deliver_live(self, delivery: Delivery) -> None:
@@ -142,6 +150,10 @@ class Feed:
         if self.state is not State.LIVE:
             return
         for m in page.messages:
+            if m.sender == self.user and m.cid in self._sending:
+                # This device's own send, committed but not acked yet: the ack carries it.
+                self.acked(thread, m.seq)
+                continue
             last_seq = self._last_seq(thread)
             if last_seq is None or m.seq > last_seq:
                 frame = self._codec.encode_server(self.message(m, cursor=None))

@@ -249,6 +249,9 @@ class Session:
         thread = await self._messaging.thread_for(self.user, thread=frame.thread, to=frame.to)
         if len(self._in_flight) >= MAX_IN_FLIGHT:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        # From here the store may hold this message before its ack is sent: a gap repair
+        # must not hand it to this device as someone's message.
+        self.feed.sending(frame.cid)
         task = asyncio.create_task(self._commit(thread, frame))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -258,15 +261,18 @@ class Session:
             appended = await self._messaging.post(thread, self.user, frame.body, meta=frame.meta,
                                                   cid=frame.cid, origin=self.id)
         except RequestError as exc:
+            self.feed.sent(frame.cid)
             self._error(frame.id, exc.code, exc.message)
             return
         except Exception:
+            self.feed.sent(frame.cid)
             log.exception("session %s: send failed", self.id)
             self._error(frame.id, ErrorCode.INTERNAL, "internal error")
             return
         m = appended.message
         # This device has its own message through the ack: it is not a gap for it.
         self.feed.acked(m.thread, m.seq)
+        self.feed.sent(frame.cid)
         self.send(Ack(id=frame.id, thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
         await self._services.typing.message_sent(self.user, thread)
 

@@ -76,3 +76,19 @@ async def test_an_unsettled_cursor_lists_what_it_has_and_replays_only_the_rest(
         replayed = await again.next_event((Message, Synced))
         assert isinstance(replayed, Message) and replayed.body == "late"
         assert isinstance(await again.next_event((Message, Synced)), Synced)
+
+
+async def test_a_repair_never_hands_a_device_its_own_unacked_message(node: Node) -> None:
+    thread = await node.messaging.thread_for("ann", to="bob")
+    async with Client(node.ws_url, node.token("bob")) as bob:
+        await node.messaging.post(thread, "ann", "one")
+        await bob.next_event(Message)
+        feed = session_of(node, "bob").feed
+        # bob's own send is committed, its ack still on the way, when a later message
+        # from ann arrives and the gap is repaired from the store.
+        feed.sending("bob-cid")
+        await node.store.append(NewMessage(thread=thread.id, sender="bob", body="mine",
+                                           cid="bob-cid", ts=1))
+        later = await commit_unpublished(node, thread.id, "after")
+        feed.deliver(publication(later))
+        assert (await bob.next_event(Message)).body == "after"
