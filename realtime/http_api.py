@@ -325,8 +325,12 @@ class HttpApi:
         event = NotificationEvent(nid=secrets.token_urlsafe(12), data=body.data, ts=now_ms())
         live = await self._online(users)
         await self.node.messaging.publish(users, event)
-        # body.push is accepted and validated; nothing is queued until push exists.
-        return answer(Notified(nid=event.nid, live=live, pushed=[]))
+        pushed: list[str] = []
+        if body.push is not None and self.node.push is not None:
+            pushed = await self.node.push.service.notify(
+                users, event.nid, {"title": body.push.title, "body": body.push.body},
+                body.data)
+        return answer(Notified(nid=event.nid, live=live, pushed=pushed))
 
     async def _online(self, users: list[str]) -> list[str]:
         """Those of ``users`` with a session on any node of the cluster, in order."""

@@ -29,8 +29,10 @@ from realtime.auth import Identity, TokenVerifier, mint_token
 from realtime.broker.base import Broker, BrokerUnavailable
 from realtime.broker.memory import MemoryBroker
 from realtime.config import Config
+from realtime.events import NotificationEvent
 from realtime.http_api import make_api_app
 from realtime.hub import Hub
+from realtime.push_setup import Push
 from realtime.server import make_public_app
 from realtime.services import Services
 from realtime.services.likes import LikesService
@@ -135,6 +137,10 @@ class Node:
             presence=PresenceService(self.presence, self.store, publisher, now_ms),
         )
         self.messaging = messaging
+        self.push = Push(config, self.store, self.presence) if config.fcm_credentials else None
+        self.push_worker = self.push.worker if self.push is not None else None
+        messaging.push = self.push.service if self.push is not None else None
+        self.services.likes.on_owner_notified = self._push_like
         # One node with the in-process broker delivers in commit order; anything else may
         # reorder publications, and cursors then wait for positions to settle.
         self.watermark = Watermark(self.store, ordered=isinstance(self.broker, MemoryBroker))
@@ -156,6 +162,8 @@ class Node:
         await self.broker.start(self.hub)
         await self.presence.start()
         await self.services.likes.start()
+        if self.push is not None:
+            await self.push.start()
         public = make_public_app(self)
         api = make_api_app(self)
         # TLS, when configured, is for clients: the internal API stays plain HTTP on its
@@ -235,6 +243,8 @@ class Node:
         for runner in self._runners:
             await runner.cleanup()
         await self.services.likes.close()
+        if self.push is not None:
+            await self.push.close()
         await self.presence.close()
         await self.broker.close()
         await self.store.close()
@@ -350,6 +360,12 @@ class Node:
             for session in list(self._sessions):
                 if session.expired(now):
                     session.close(CloseCode.POLICY_VIOLATION, "token expired")
+
+    async def _push_like(self, owner: str, event: NotificationEvent) -> None:
+        """A like notification went to ``owner``'s sessions; push it if they have none."""
+        if self.push is not None:
+            data = event.data
+            await self.push.service.like(owner, data["post"], data["user"], data["count"])
 
     def _broker_reset(self) -> None:
         # Publications may have been lost while the broker was away: every session

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from realtime.events import LikesCount, NotificationEvent
@@ -45,7 +45,6 @@ class LikesService:
     def __init__(self, store: Store, publisher: Publisher, *, wall_clock: Callable[[], int],
                  interval: float = 0.25, owner_window: float = 10.0,
                  clock: Callable[[], float] = time.monotonic,
-                 on_owner_notified: Callable[[str, NotificationEvent], None] | None = None,
                  ) -> None:
         self._store = store
         self._publisher = publisher
@@ -53,7 +52,8 @@ class LikesService:
         self.interval = interval
         self.owner_window = owner_window
         self._clock = clock
-        self._on_owner_notified = on_owner_notified
+        self.on_owner_notified: Callable[[str, NotificationEvent], Awaitable[None]] | None = None
+        """Awaited after each like notification (the node pushes it to an offline owner)."""
         self._dirty: set[str] = set()
         self._owner_pending: dict[str, _OwnerNotice] = {}
         self._owner_last: dict[str, float] = {}
@@ -140,8 +140,8 @@ class LikesService:
                 ts=self._wall_clock(),
             )
             await self._publisher.to_users([notice.owner], event)
-            if self._on_owner_notified is not None:
-                self._on_owner_notified(notice.owner, event)
+            if self.on_owner_notified is not None:
+                await self.on_owner_notified(notice.owner, event)
         for post, at in list(self._owner_last.items()):
             if now - at >= self.owner_window and post not in self._owner_pending:
                 del self._owner_last[post]

@@ -21,6 +21,7 @@ from realtime import metrics
 from realtime.errors import RequestError, forbidden_thread, unavailable
 from realtime.events import Event, MessageEvent, ReceiptEvent
 from realtime.services.publisher import Publisher
+from realtime.services.push import PushService
 from realtime.store.base import (
     Appended,
     HistoryPage,
@@ -94,6 +95,8 @@ class MessagingService:
         self._publisher = publisher
         self._clock = clock
         self.threads = ThreadCache(store)
+        self.push: PushService | None = None
+        """Set by the node when push is on: offline members get a push of each message."""
 
     # -- threads ---------------------------------------------------------------------
 
@@ -167,6 +170,10 @@ class MessagingService:
                                  sender=m.sender, body=m.body, meta=m.meta, ts=m.ts, cid=m.cid,
                                  origin=origin)
             await self.publish(thread.members, event)
+            if self.push is not None:
+                # Queued durably before the ack: a node that dies right after it has the
+                # push in its outbox, and sends it when it comes back.
+                await self.push.message(thread.id, m, thread.members)
         return appended
 
     async def history(self, user: str | None, thread_id: str, before: int | None,
