@@ -261,6 +261,14 @@ class PipelineCollector(Collector):
         for name, kind, help_text, attribute in self._PUSH:
             value = getattr(worker, attribute, 0) if worker is not None else 0
             families.append(kind(name, help_text, value=value))
+        push = getattr(node, "push", None)
+        families.append(GaugeMetricFamily(
+            "realtime_push_outbox_depth", "Push jobs waiting in the outbox (sampled).",
+            value=push.outbox_depth if push is not None else 0))
+        families.append(GaugeMetricFamily(
+            "realtime_push_outbox_oldest_age_seconds",
+            "Seconds the oldest waiting push job has waited (sampled).",
+            value=push.outbox_oldest_age if push is not None else 0.0))
         return families
 
 

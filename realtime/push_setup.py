@@ -7,6 +7,10 @@ claims with SKIP LOCKED), or an SQLite file beside the embedded store.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from pathlib import Path
 
 from push.fcm import FcmSender
@@ -17,6 +21,8 @@ from push.worker import PushWorker
 from realtime.config import Config
 from realtime.services.push import OnlineCheck, PushService
 from realtime.store.base import Store
+
+log = logging.getLogger(__name__)
 
 
 class Push:
@@ -30,12 +36,31 @@ class Push:
         self.worker = PushWorker(self.outbox, self.sender,
                                  on_unregistered=self.service.remove_device)
         self.service.worker = self.worker
+        self.outbox_depth = 0
+        """Jobs waiting in the outbox, as last sampled (metrics read it when scraped)."""
+        self.outbox_oldest_age = 0.0
+        """Seconds the oldest waiting job has waited, as last sampled."""
+        self._sampler: asyncio.Task[None] | None = None
+
+    async def _sample_outbox(self, interval: float = 5.0) -> None:
+        while True:
+            try:
+                self.outbox_depth = await self.outbox.depth()
+                self.outbox_oldest_age = await self.outbox.oldest_age(time.time())
+            except Exception as exc:  # the gauges keep their last values
+                log.warning("push outbox gauges not sampled: %s", exc)
+            await asyncio.sleep(interval)
 
     async def start(self) -> None:
         await self.outbox.open()
         await self.worker.start()
+        self._sampler = asyncio.create_task(self._sample_outbox(), name="push-outbox-gauges")
 
     async def close(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
         # The worker finishes its sends, then the sender's threads stop, then the outbox.
         await self.worker.close()
         await self.sender.close()
