@@ -1,15 +1,23 @@
 """``python -m loadtest SCENARIO ...``: run a scenario (or a rate stepping) and report.
 
 ``python -m loadtest baseline ...`` runs the node-against-relay comparison instead (see
-:mod:`loadtest.compare`).
+:mod:`loadtest.compare`); ``python -m loadtest persistence ...`` appends into PostgreSQL
+through the store, in-process (see :mod:`loadtest.scenarios.persistence`).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from loadtest.options import add_arguments, from_args
+
+_COMMANDS = {
+    "cluster": "loadtest.cluster",
+    "fault": "loadtest.scenarios.faults",
+    "soak": "loadtest.scenarios.soak",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,11 +26,20 @@ def main(argv: list[str] | None = None) -> int:
         from loadtest.compare import main as compare_main
 
         return compare_main(argv[1:])
+    if argv and argv[0] in _COMMANDS:
+        module = importlib.import_module(_COMMANDS[argv[0]])
+        return int(module.main(argv[1:]))
+    if argv and argv[0] == "persistence":
+        from loadtest.scenarios.persistence import main as persistence_main
+
+        return persistence_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m loadtest",
         description="Drive a realtime node (or the baseline relay) over the wire and "
                     "report latency, loss and server cost. "
-                    "`python -m loadtest baseline --help`: the node against the relay.")
+                    "`python -m loadtest baseline --help`: the node against the relay; "
+                    "`cluster`, `fault`, `soak --help`: a local cluster, faults under load, "
+                    "a long run.")
     add_arguments(parser)
     options = from_args(parser.parse_args(argv))
     try:
