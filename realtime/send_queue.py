@@ -104,19 +104,21 @@ class SendQueue:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
-                while self._items:
-                    data = self._items.popleft()
-                    self._size -= len(data)
-                    try:
-                        async with asyncio.timeout(None) as self._write_deadline:
+                # One deadline per batch of frames, not per frame: it only matters when
+                # a write blocks, and close() can then reschedule it.
+                try:
+                    async with asyncio.timeout(None) as self._write_deadline:
+                        while self._items:
+                            data = self._items.popleft()
+                            self._size -= len(data)
                             if isinstance(data, str):
                                 await ws.send_str(data)
                             else:
                                 await ws.send_bytes(data)
-                    finally:
-                        self._write_deadline = None
-                    if self._size <= self._max_bytes // 2:
-                        self._roomy.set()
+                            if self._size <= self._max_bytes // 2:
+                                self._roomy.set()
+                finally:
+                    self._write_deadline = None
                 if self._close is not None:
                     break
         except TimeoutError:
