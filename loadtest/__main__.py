@@ -3,6 +3,9 @@
 ``python -m loadtest baseline ...`` runs the node-against-relay comparison instead (see
 :mod:`loadtest.compare`); ``python -m loadtest persistence ...`` appends into PostgreSQL
 through the store, in-process (see :mod:`loadtest.scenarios.persistence`).
+``cluster`` runs a local cluster (:mod:`loadtest.cluster`), ``fault`` a fault under load
+(:mod:`loadtest.scenarios.faults`), ``soak`` a long steady run
+(:mod:`loadtest.scenarios.soak`).
 """
 
 from __future__ import annotations
