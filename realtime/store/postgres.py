@@ -2,8 +2,9 @@
 
 :class:`PostgresStore` answers reads from a connection pool. Appends go through group
 commit: :meth:`PostgresStore.append` queues the message and waits; one writer task
-takes everything queued (up to ``batch_max``) and commits it in one transaction with a
-constant number of set-based statements (see :mod:`realtime.store.postgres_append`).
+takes everything queued (up to ``batch_max``) and commits it in one round trip: one
+call of the database function ``rt_append_batch``, which commits as it returns (see
+:mod:`realtime.store.postgres_append`).
 Each append returns only after that commit: acked means durable.
 
 The schema is not migrated by :meth:`~PostgresStore.open` unless asked

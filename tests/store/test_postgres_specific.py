@@ -11,7 +11,15 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from realtime.store.base import Appended, NewMessage, StoreError, StoreUnavailable, Thread
+from realtime.store.base import (
+    Appended,
+    NewMessage,
+    NotAMember,
+    StoreError,
+    StoreUnavailable,
+    Thread,
+    ThreadNotFound,
+)
 from realtime.store.migrate import bundled_migrations, latest_version, migrate, schema_version
 from realtime.store.postgres import PostgresStore
 from tests.fixtures.servers import free_port
@@ -211,3 +219,81 @@ async def test_a_double_like_within_one_batch_counts_once(store: PostgresStore) 
     )
     assert (first.count, first.changed) == (1, True)
     assert (second.count, second.changed) == (1, False)
+
+
+async def test_one_batch_gives_each_item_its_own_outcome(store: PostgresStore) -> None:
+    thread = await store.ensure_dm("alice", "bob")
+    stored = await store.append(message(thread, "alice", "old", cid="c0"))
+    # A batch commits when full: these six appends share one call to the database.
+    batching = PostgresStore(store.dsn, batch_max=6, batch_window=60.0)
+    await batching.open()
+    try:
+        outcomes = await asyncio.gather(
+            batching.append(message(thread, "alice", "a", cid="c1")),
+            batching.append(message(thread, "mallory", "not a member", cid="c2")),
+            batching.append(NewMessage("dm:nobody:none", "alice", "no thread", None, "c3", 1)),
+            batching.append(message(thread, "alice", "resent", cid="c0")),
+            batching.append(message(thread, None, "system")),
+            batching.append(message(thread, "alice", "a again", cid="c1")),
+            return_exceptions=True,
+        )
+        head = await batching.head()
+    finally:
+        await batching.close()
+    assert batching.batch_sizes[6] == 1
+    first, not_member, no_thread, resent, system, copy = outcomes
+    assert isinstance(not_member, NotAMember)
+    assert isinstance(no_thread, ThreadNotFound)
+    assert isinstance(first, Appended) and isinstance(system, Appended)
+    assert [first.message.seq, system.message.seq] == [2, 3]
+    assert [first.message.pos, system.message.pos] == [2, 3]
+    assert isinstance(resent, Appended) and resent.duplicate
+    assert (resent.message.pos, resent.message.body) == (stored.message.pos, "old")
+    assert isinstance(copy, Appended) and copy.duplicate and copy.message == first.message
+    assert head == 3
+
+
+async def test_a_resend_waiting_behind_another_node_gets_that_nodes_message(
+    postgres_dsn: str, postgres_server: str
+) -> None:
+    await migrate(postgres_dsn)
+    nodes = [PostgresStore(postgres_dsn) for _ in range(2)]
+    for node in nodes:
+        await node.open()
+    blocker = await asyncpg.connect(postgres_dsn)
+    observer = await asyncpg.connect(postgres_server)
+    try:
+        thread = await nodes[0].ensure_dm("alice", "bob")
+        database = postgres_dsn.rsplit("/", 1)[1]
+        holding = blocker.transaction()
+        await holding.start()
+        await blocker.execute("SELECT last FROM positions FOR UPDATE")
+        # Both nodes queue the same message behind the counter; whichever gets it second
+        # must see the first one's commit, not fail on the idempotency key.
+        sends = [
+            asyncio.create_task(node.append(message(thread, "alice", "hi", cid="once")))
+            for node in nodes
+        ]
+        await wait_for_lock_waiters(observer, database, 2)
+        await holding.rollback()
+        results = await asyncio.gather(*sends)
+        head = await nodes[0].head()
+    finally:
+        await blocker.close()
+        await observer.close()
+        for node in nodes:
+            await node.close()
+    assert sorted(r.duplicate for r in results) == [False, True]
+    assert results[0].message == results[1].message
+    assert head == 1
+
+
+async def wait_for_lock_waiters(observer: asyncpg.Connection, database: str, count: int) -> None:
+    """Return once ``count`` backends of ``database`` wait on a lock (bounded deadline)."""
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'"
+    async with asyncio.timeout(30):
+        while True:
+            if await observer.fetchval(query, database) >= count:
+                return
+            await asyncio.sleep(0.01)  # a poll interval, not a wait for the outcome
+
