@@ -154,11 +154,14 @@ class Codec(abc.ABC):
             raise ProtocolError(ErrorCode.BAD_REQUEST, _describe(exc, None, tags)) from None
         except RecursionError:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "frame is nested too deeply") from None
+        except UnicodeDecodeError:
+            # msgspec raises this (not a DecodeError) for a string that is not UTF-8.
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "a string is not valid UTF-8") from None
 
     def _envelope(self, data: bytes | str) -> _Envelope | None:
         try:
             return self._envelope_decoder.decode(data)  # type: ignore[no-any-return]
-        except (msgspec.DecodeError, RecursionError):
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             return None
 
     def __repr__(self) -> str:

@@ -147,6 +147,10 @@ async def decode(request: web.Request, kind: type[T]) -> T:
         return msgspec.json.decode(raw, type=kind)
     except msgspec.DecodeError as exc:
         raise bad_request(str(exc)) from None
+    except UnicodeDecodeError:
+        raise bad_request("the body has a string that is not valid UTF-8") from None
+    except RecursionError:
+        raise bad_request("the body is nested too deeply") from None
 
 
 def check_users(users: list[str], name: str) -> list[str]:

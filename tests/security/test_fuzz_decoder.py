@@ -64,12 +64,6 @@ def _decoder_leaks_unicode_errors() -> bool:
     return False
 
 
-UNICODE_LEAK = pytest.mark.xfail(
-    _decoder_leaks_unicode_errors(), strict=True,
-    reason="protocol.codec lets msgspec's UnicodeDecodeError through instead of bad_request")
-
-
-@UNICODE_LEAK
 def test_the_decoder_survives_coverage_guided_fuzzing(tmp_path: Path) -> None:
     pytest.importorskip("atheris")
     corpus = tmp_path / "corpus"
@@ -86,7 +80,6 @@ def test_the_decoder_survives_coverage_guided_fuzzing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-@UNICODE_LEAK
 @pytest.mark.parametrize("subprotocol", ["rt.v1.json", MSGPACK_SUBPROTOCOL])
 async def test_a_string_that_is_not_utf8_is_a_bad_request_and_the_connection_stays_up(
     node: Node, subprotocol: str,

@@ -137,8 +137,6 @@ FOUND = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="realtime.http_api.decode lets msgspec's "
-                   "UnicodeDecodeError and RecursionError through: 500 internal")
 @pytest.mark.parametrize("body", FOUND.values(), ids=FOUND.keys())
 async def test_a_body_json_cannot_carry_is_bad_request(node: Node, body: bytes) -> None:
     status, raw = await asyncio.to_thread(call, node.api_url, "POST", "/v1/notify", body)
