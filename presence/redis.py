@@ -90,7 +90,7 @@ class RedisPresence(Presence):
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._redis = _client(self._url)
+        self._redis = await _connect(self._url)
         self._join = self._redis.register_script(_JOIN)
         self._leave = self._redis.register_script(_LEAVE)
         self._expire = self._redis.register_script(_EXPIRE)
@@ -195,10 +195,26 @@ class RedisPresence(Presence):
         return int(self._clock() * 1000)
 
 
-def _client(url: str) -> Redis:
-    # Cluster URLs get a cluster client; the scripts are single-key so they route by key.
-    if url.startswith("redis+cluster://"):
-        from redis.asyncio.cluster import RedisCluster
+async def _connect(url: str) -> Redis:
+    """A client for what ``url`` names: a ``redis+cluster://`` URL, or a plain one whose
+    server reports ``cluster_enabled:1``, gets a cluster client (the scripts are
+    single-key, so they route by key); anything else, a plain one."""
+    scheme, sep, rest = url.partition("://")
+    if scheme.endswith("+cluster"):
+        return _cluster(f"{scheme.removesuffix('+cluster')}{sep}{rest}")
+    plain = Redis.from_url(url, health_check_interval=10)
+    try:
+        info = await plain.info("cluster")
+    except BaseException:
+        await plain.aclose()
+        raise
+    if int(info.get("cluster_enabled", 0)) == 1:
+        await plain.aclose()
+        return _cluster(url)
+    return plain
 
-        return RedisCluster.from_url(url.replace("redis+cluster://", "redis://", 1))  # type: ignore[return-value]
-    return Redis.from_url(url)
+
+def _cluster(url: str) -> Redis:
+    from redis.asyncio.cluster import RedisCluster
+
+    return RedisCluster.from_url(url)  # type: ignore[return-value]

@@ -1,5 +1,6 @@
 """The `Presence` contract, run against every implementation."""
 
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -11,10 +12,23 @@ from presence.redis import RedisPresence
 PresenceFactory = Callable[[], Awaitable[Presence]]
 
 
-@pytest.fixture(params=["memory", "redis"])
+def _redis_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    if request.param == "redis-cluster":
+        # A plain URL naming one node: the cluster is recognised from the server.
+        cluster = request.getfixturevalue("redis_cluster")
+        for port in cluster.ports:  # each test starts from empty primaries
+            subprocess.run([cluster.cli, "-h", cluster.host, "-p", str(port), "flushall"],
+                           check=True, capture_output=True)
+        return f"redis://{cluster.host}:{cluster.ports[0]}"
+    return ""
+
+
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 async def presence_factory(request: pytest.FixtureRequest) -> AsyncIterator[PresenceFactory]:
     made: list[Presence] = []
-    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    redis_url = _redis_url(request)
 
     async def make() -> Presence:
         instance: Presence = RedisPresence(redis_url) if redis_url else MemoryPresence()
