@@ -91,6 +91,8 @@ class Member:
     errors: Counter[str] = field(default_factory=Counter)
     progress: asyncio.Event = field(default_factory=asyncio.Event)
     """Set at each ack."""
+    refused: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set at the first failed attempt."""
     _events: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -159,6 +161,7 @@ class Member:
                 self.acked.append(Acked(self.user, ack.thread, ack.seq, cid, time.monotonic()))
                 self.progress.set()
                 return True
+            self.refused.set()
             await asyncio.sleep(RETRY)  # a retry interval, not a wait for an outcome
 
 
