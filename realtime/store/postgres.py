@@ -79,6 +79,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Reset nothing when a connection returns to the pool.
+
+    The store never changes a session's state (no SET, LISTEN, cursors or session-level
+    advisory locks), and asyncpg itself rolls back a transaction left open; its default
+    reset would cost a round trip on every use of a connection.
+    """
+
+
 class PostgresStore(Store):
     """A :class:`Store` in the PostgreSQL database at ``dsn``.
 
@@ -164,6 +173,7 @@ class PostgresStore(Store):
                     min_size=self._pool_min,
                     max_size=self._pool_max,
                     init=_init_connection,
+                    reset=_keep_session,
                     timeout=self._timeout,
                     command_timeout=self._timeout,
                 )
