@@ -313,6 +313,7 @@ async def run_fault(cluster: LocalCluster, settings: FaultSettings) -> dict[str,
         missing_before_sync = sum(
             len(owed.get(u, set()) - {(m.thread, m.seq) for m in c.wire})
             for u, c in clients.items())
+        before_sync = verify(acked, [], owed, {u: list(c.wire) for u, c in clients.items()})
         synced = await asyncio.gather(*(sync(c) for c in clients.values()))
         closes_after = await closes_by_code(cluster.http, nodes)
         threads = sorted({a.thread for a in acked})
@@ -338,6 +339,7 @@ async def run_fault(cluster: LocalCluster, settings: FaultSettings) -> dict[str,
         "readiness_changes": readiness.changes,
         "caught_up_after_s": round(caught_up, 2),
         "missing_before_sync": missing_before_sync,
+        "received_twice_before_sync": sum(len(v) for v in before_sync.twice.values()),
         "sync_failed": synced.count(False),
         "closes_by_code": dict(closes_after - closes_before),
         **notes,
