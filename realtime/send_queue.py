@@ -4,8 +4,10 @@ Whoever delivers to a session only appends here and never waits: one slow reader
 never stall a sender or anyone else. A queue that passes its byte limit asks its owner
 to disconnect the client (1013: reconnect and sync), so memory stays bounded.
 
-The writer is also the only place that closes the socket, so a close always comes
-after (or instead of) the frames queued before it, and never races a send.
+The writer task runs only while there is something to write or a close to make, so an
+idle connection holds no task. It is also the only place that closes the socket, so a
+close always comes after (or instead of) the frames queued before it, and never races
+a send.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class SendQueue:
     bound memory without encoding twice.
     """
 
+    __slots__ = ("_close", "_close_timeout", "_closed", "_items", "_max_bytes",
+                 "_on_overflow", "_roomy", "_size", "_write_deadline", "_writer", "_ws")
+
     def __init__(
         self,
         ws: web.WebSocketResponse,
@@ -42,14 +47,15 @@ class SendQueue:
         self._max_bytes = max_bytes
         self._on_overflow = on_overflow
         self._close_timeout = close_timeout
-        self._items: deque[bytes | str] = deque()
+        self._items: deque[bytes | str] | None = None
         self._size = 0
-        self._wakeup = asyncio.Event()
-        self._roomy = asyncio.Event()
-        self._roomy.set()
+        self._writer: asyncio.Task[None] | None = None
+        self._roomy: asyncio.Event | None = None
+        """Created by the first bulk sender that has to wait for room."""
         self._close: tuple[int, str, bool] | None = None
+        self._closed = False
         self._write_deadline: asyncio.Timeout | None = None
-        """Set while the writer awaits one frame's write; a close moves its deadline."""
+        """Set while the writer awaits a write; a close moves its deadline."""
 
     @property
     def size(self) -> int:
@@ -68,15 +74,20 @@ class SendQueue:
         if self._size + size > self._max_bytes:
             self._on_overflow()
             return False
+        if self._items is None:
+            self._items = deque()
         self._items.append(data)
         self._size += size
-        if self._size > self._max_bytes // 2:
-            self._roomy.clear()
-        self._wakeup.set()
+        self._start_writer()
         return True
 
     async def roomy(self) -> None:
         """Wait until at most half the limit is queued: backpressure for bulk senders (replay)."""
+        if self._size <= self._max_bytes // 2 or self._close is not None:
+            return
+        if self._roomy is None:
+            self._roomy = asyncio.Event()
+        self._roomy.clear()
         await self._roomy.wait()
 
     def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
@@ -86,7 +97,8 @@ class SendQueue:
             return
         self._close = (code, reason, flush)
         if not flush:
-            self._items.clear()
+            if self._items:
+                self._items.clear()
             self._size = 0
             if self._write_deadline is not None:
                 # The writer is blocked mid-frame on a peer that does not read (a write
@@ -94,45 +106,62 @@ class SendQueue:
                 # catch up, then cut it off, or the connection would never end.
                 loop = asyncio.get_running_loop()
                 self._write_deadline.reschedule(loop.time() + self._close_timeout)
-        self._roomy.set()
-        self._wakeup.set()
+        self._wake_bulk_sender()
+        self._start_writer()
 
-    async def run(self) -> None:
-        """The writer loop: write frames until a close is requested or the socket fails."""
-        ws = self._ws
+    async def wait_closed(self) -> None:
+        """Return once the socket was closed (call :meth:`close` first)."""
+        while self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    def _start_writer(self) -> None:
+        if self._writer is None and not self._closed:
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        """Write what is queued, then close if asked; the task ends when nothing is left."""
         try:
-            while True:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                # One deadline per batch of frames, not per frame: it only matters when
-                # a write blocks, and close() can then reschedule it.
-                try:
-                    async with asyncio.timeout(None) as self._write_deadline:
-                        while self._items:
-                            data = self._items.popleft()
-                            self._size -= len(data)
-                            if isinstance(data, str):
-                                await ws.send_str(data)
-                            else:
-                                await ws.send_bytes(data)
-                            if self._size <= self._max_bytes // 2:
-                                self._roomy.set()
-                finally:
-                    self._write_deadline = None
-                if self._close is not None:
-                    break
+            await self._write_queued()
         except TimeoutError:
             # Closed while a write was stuck past the close timeout: see close().
             log.debug("peer stopped reading; aborting the connection")
             self._abort()
-            return
+            self._closed = True
         except (ConnectionError, RuntimeError) as exc:
             # The peer went away mid-write; the reader sees the close and ends the session.
             log.debug("write failed: %s", exc)
             self._close = self._close or (CloseCode.INTERNAL_ERROR, "", False)
         finally:
+            self._wake_bulk_sender()
+        if self._close is not None and not self._closed:
+            self._closed = True
+            await self._close_socket()
+        # Nothing was queued between the last check and here (no await since): a later
+        # put() starts a new writer.
+        self._writer = None
+
+    async def _write_queued(self) -> None:
+        ws = self._ws
+        items = self._items
+        # One deadline per batch of frames, not per frame: it only matters when a write
+        # blocks, and close() can then reschedule it.
+        try:
+            async with asyncio.timeout(None) as self._write_deadline:
+                while items:
+                    data = items.popleft()
+                    self._size -= len(data)
+                    if isinstance(data, str):
+                        await ws.send_str(data)
+                    else:
+                        await ws.send_bytes(data)
+                    if self._roomy is not None and self._size <= self._max_bytes // 2:
+                        self._roomy.set()
+        finally:
+            self._write_deadline = None
+
+    def _wake_bulk_sender(self) -> None:
+        if self._roomy is not None:
             self._roomy.set()
-        await self._close_socket()
 
     async def _close_socket(self) -> None:
         assert self._close is not None

@@ -104,26 +104,11 @@ class Session:
         self.queue = SendQueue(ws, max_bytes=limits.max_queue, on_overflow=self._too_slow)
         self.feed = Feed(user=user, codec=codec, queue=self.queue, messaging=self._messaging,
                          watermark=watermark, too_far=self._too_slow)
-        self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
-            Send: self._on_send,
-            Typing: self._on_typing,
-            Read: self._on_read,
-            History: self._on_history,
-            Sync: self._on_sync,
-            ListThreads: self._on_threads,
-            Ping: self._on_ping,
-            Refresh: self._on_refresh,
-            Like: self._on_like,
-            Subscribe: self._on_subscribe,
-            Unsubscribe: self._on_unsubscribe,
-            Device: self._on_device,
-        }
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def run(self, cursor: Cursor | None) -> None:
         """Serve the connection until it closes. ``cursor``: replay what came after it first."""
-        writer = asyncio.create_task(self.queue.run(), name=f"writer-{self.id}")
         if cursor is not None:
             self.feed.hold()  # from the moment we attach: the replay decides what goes out
         presence = self._services.presence
@@ -161,7 +146,7 @@ class Session:
             if not self.queue.closing:
                 metrics.closed(self._ws.close_code)  # the client closed first
             self.queue.close(CloseCode.NORMAL)
-            await writer
+            await self.queue.wait_closed()
 
     def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
         """Close the connection with ``code`` (see ``SendQueue.close``). Never blocks."""
@@ -226,7 +211,7 @@ class Session:
         self._strikes = 0
         started = time.perf_counter()
         try:
-            await self._handlers[kind](frame)
+            await _HANDLERS[kind](self, frame)
         except RequestError as exc:
             self._error(frame.id, exc.code, exc.message)
         except Exception:
@@ -377,3 +362,20 @@ class Session:
         except StoreUnavailable as exc:
             raise unavailable("the store") from exc
         self.send(Ack(id=frame.id))
+
+
+# Which method handles each client frame: one table for all sessions.
+_HANDLERS: dict[type, Callable[[Session, Any], Awaitable[None]]] = {
+    Send: Session._on_send,
+    Typing: Session._on_typing,
+    Read: Session._on_read,
+    History: Session._on_history,
+    Sync: Session._on_sync,
+    ListThreads: Session._on_threads,
+    Ping: Session._on_ping,
+    Refresh: Session._on_refresh,
+    Like: Session._on_like,
+    Subscribe: Session._on_subscribe,
+    Unsubscribe: Session._on_unsubscribe,
+    Device: Session._on_device,
+}
