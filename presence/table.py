@@ -11,15 +11,17 @@ class PresenceTable:
     __slots__ = ("_sessions",)
 
     def __init__(self) -> None:
-        self._sessions: dict[str, set[str]] = {}
+        # Lists, not sets: a user has one or two sessions, and a list is far smaller.
+        self._sessions: dict[str, list[str]] = {}
 
     def join(self, user: str, session: str) -> bool:
         """Add ``session``; True when ``user`` had none before."""
         sessions = self._sessions.get(user)
         if sessions is None:
-            self._sessions[user] = {session}
+            self._sessions[user] = [session]
             return True
-        sessions.add(session)
+        if session not in sessions:
+            sessions.append(session)
         return False
 
     def leave(self, user: str, session: str) -> bool:
@@ -27,7 +29,7 @@ class PresenceTable:
         sessions = self._sessions.get(user)
         if sessions is None or session not in sessions:
             return False
-        sessions.discard(session)
+        sessions.remove(session)
         if sessions:
             return False
         del self._sessions[user]

@@ -40,6 +40,10 @@ class Feed:
     """The stream of events to one session. ``too_far`` is called (never blocking) when
     the client must reconnect and sync instead."""
 
+    __slots__ = ("_acked", "_codec", "_cursor", "_held", "_messaging", "_queue",
+                 "_repairing", "_repairs", "_sending", "_seqs", "_too_far", "_watermark",
+                 "state", "user")
+
     def __init__(self, *, user: str, codec: Codec, queue: SendQueue,
                  messaging: MessagingService, watermark: Watermark,
                  too_far: Callable[[], None]) -> None:
@@ -54,9 +58,9 @@ class Feed:
         self._held: list[Delivery] = []
         self._seqs: dict[str, int] = {}
         self._acked: dict[str, set[int]] = {}
-        self._sending: set[str] = set()
+        self._sending: set[str] | None = None
         self._repairing: dict[str, list[Delivery]] = {}
-        self._repairs: set[asyncio.Task[None]] = set()
+        self._repairs: set[asyncio.Task[None]] | None = None
 
     def hold(self) -> None:
         """Hold events until the replay that follows releases them."""
@@ -68,9 +72,10 @@ class Feed:
 
     async def close(self) -> None:
         self.state = State.CLOSED
-        for task in self._repairs:
-            task.cancel()
-        await asyncio.gather(*self._repairs, return_exceptions=True)
+        if self._repairs:
+            for task in self._repairs:
+                task.cancel()
+            await asyncio.gather(*self._repairs, return_exceptions=True)
 
     # -- live ------------------------------------------------------------------------
 
@@ -86,10 +91,13 @@ class Feed:
 
     def sending(self, cid: str) -> None:
         """This device sent ``cid``; until :meth:`sent`, the store may have it unacked."""
+        if self._sending is None:
+            self._sending = set()
         self._sending.add(cid)
 
     def sent(self, cid: str) -> None:
-        self._sending.discard(cid)
+        if self._sending is not None:
+            self._sending.discard(cid)
 
     def acked(self, thread: str, seq: int) -> None:
         """This device sent ``seq`` and got (or is getting) its ack: not a gap for it."""
@@ -110,6 +118,8 @@ class Feed:
         if last is not None and event.seq > last + 1:
             self._repairing[event.thread] = [delivery]
             task = asyncio.create_task(self._repair(event.thread, last, event.seq))
+            if self._repairs is None:
+                self._repairs = set()
             self._repairs.add(task)
             task.add_done_callback(self._repairs.discard)
             return
@@ -150,7 +160,7 @@ class Feed:
         if self.state is not State.LIVE:
             return
         for m in page.messages:
-            if m.sender == self.user and m.cid in self._sending:
+            if m.sender == self.user and self._sending and m.cid in self._sending:
                 # This device's own send, committed but not acked yet: the ack carries it.
                 self.acked(thread, m.seq)
                 continue

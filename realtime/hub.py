@@ -25,7 +25,6 @@ class LocalSession(Protocol):
 
     id: str
     user: str
-    topics: set[str]
 
     def deliver(self, delivery: Delivery) -> None:
         """Queue ``delivery`` for the client. Must not block."""
@@ -37,8 +36,11 @@ class Hub:
     def __init__(self, broker: Broker, *, on_reset: Callable[[], None] | None = None) -> None:
         self._broker = broker
         self._on_reset = on_reset
-        self._by_user: dict[str, set[LocalSession]] = {}
+        # A user's sessions in a list, not a set: almost always one or two, and a list is
+        # a quarter of a set's size, which counts with tens of thousands of connections.
+        self._by_user: dict[str, list[LocalSession]] = {}
         self._by_topic: dict[str, set[LocalSession]] = {}
+        self._topics_of: dict[LocalSession, set[str]] = {}
         # A publication to many local users arrives once per channel with the same bytes
         # (in-process) or equal bytes (Redis): decode and encode it once for all of them.
         self._last_data: bytes | None = None
@@ -50,28 +52,27 @@ class Hub:
         """Register ``session``; returns once its user's publications reach this node."""
         sessions = self._by_user.get(session.user)
         if sessions is None:
-            sessions = self._by_user[session.user] = set()
-            sessions.add(session)
+            self._by_user[session.user] = [session]
             await self._broker.subscribe(user_channel(session.user))
-        else:
-            sessions.add(session)
+        elif session not in sessions:
+            sessions.append(session)
 
     async def detach(self, session: LocalSession) -> None:
         """Forget ``session`` and its topics; the last of a user's sessions drops the
         subscription."""
-        for topic in list(session.topics):
+        for topic in list(self._topics_of.get(session, ())):
             await self.unfollow(session, topic)
         sessions = self._by_user.get(session.user)
         if sessions is None or session not in sessions:
             return
-        sessions.discard(session)
+        sessions.remove(session)
         if not sessions:
             del self._by_user[session.user]
             await self._broker.unsubscribe(user_channel(session.user))
 
     async def follow(self, session: LocalSession, topic: str) -> None:
         """Deliver ``topic``'s publications to ``session`` too. Idempotent."""
-        session.topics.add(topic)
+        self._topics_of.setdefault(session, set()).add(topic)
         sessions = self._by_topic.get(topic)
         if sessions is None:
             self._by_topic[topic] = {session}
@@ -81,7 +82,11 @@ class Hub:
 
     async def unfollow(self, session: LocalSession, topic: str) -> None:
         """Stop delivering ``topic`` to ``session``. Idempotent."""
-        session.topics.discard(topic)
+        topics = self._topics_of.get(session)
+        if topics is not None:
+            topics.discard(topic)
+            if not topics:
+                del self._topics_of[session]
         sessions = self._by_topic.get(topic)
         if sessions is None or session not in sessions:
             return
@@ -89,6 +94,10 @@ class Hub:
         if not sessions:
             del self._by_topic[topic]
             await self._broker.unsubscribe(topic_channel(topic))
+
+    def topics_of(self, session: LocalSession) -> frozenset[str]:
+        """The topics ``session`` follows."""
+        return frozenset(self._topics_of.get(session, ()))
 
     def count(self, user: str) -> int:
         """How many sessions ``user`` has on this node."""

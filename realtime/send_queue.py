@@ -137,12 +137,16 @@ class SendQueue:
             self._closed = True
             await self._close_socket()
         # Nothing was queued between the last check and here (no await since): a later
-        # put() starts a new writer.
+        # put() starts a new writer, with a new deque (an idle connection keeps none).
+        if not self._items:
+            self._items = None
         self._writer = None
 
     async def _write_queued(self) -> None:
         ws = self._ws
         items = self._items
+        if items is None:
+            return
         # One deadline per batch of frames, not per frame: it only matters when a write
         # blocks, and close() can then reschedule it.
         try:

@@ -69,6 +69,11 @@ ABUSE_STRIKES = 200
 class Session:
     """One client connection. Create it after the handshake, then ``await run()``."""
 
+    # Thousands per node: slots keep each one small.
+    __slots__ = ("_bucket", "_hub", "_in_flight", "_limits", "_messaging", "_node_id",
+                 "_services", "_snapshot_moved", "_snapshot_of", "_strikes", "_verifier",
+                 "_ws", "codec", "exp", "feed", "id", "queue", "user")
+
     def __init__(
         self,
         *,
@@ -94,13 +99,13 @@ class Session:
         self._hub = hub
         self._services = services
         self._messaging = services.messaging
-        self.topics: set[str] = set()
         self._snapshot_of: str | None = None
         self._snapshot_moved = False
         self._verifier = verifier
         self._bucket = TokenBucket(limits.rate, limits.burst, time.monotonic())
         self._strikes = 0
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: set[asyncio.Task[None]] | None = None
+        """Sends awaiting their commit (made on the first send)."""
         self.queue = SendQueue(ws, max_bytes=limits.max_queue, on_overflow=self._too_slow)
         self.feed = Feed(user=user, codec=codec, queue=self.queue, messaging=self._messaging,
                          watermark=watermark, too_far=self._too_slow)
@@ -232,7 +237,9 @@ class Session:
         # the task's first step hands the message to the store before any later frame's
         # does, so one connection's messages keep their order without waiting in line.
         thread = await self._messaging.thread_for(self.user, thread=frame.thread, to=frame.to)
-        if len(self._in_flight) >= MAX_IN_FLIGHT:
+        if self._in_flight is None:
+            self._in_flight = set()
+        elif len(self._in_flight) >= MAX_IN_FLIGHT:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
         # From here the store may hold this message before its ack is sent: a gap repair
         # must not hand it to this device as someone's message.
@@ -273,8 +280,9 @@ class Session:
 
     async def _on_subscribe(self, frame: Subscribe) -> None:
         kind, name = parse_topic(frame.topic, frame.id)
-        if frame.topic not in self.topics:
-            if len(self.topics) >= self._limits.max_topics:
+        following = self._hub.topics_of(self)
+        if frame.topic not in following:
+            if len(following) >= self._limits.max_topics:
                 raise RequestError(ErrorCode.FORBIDDEN,
                                    f"too many subscriptions (at most {self._limits.max_topics})")
             if kind == "presence" and not await self._services.presence.may_watch(
