@@ -22,6 +22,10 @@ import abc
 from collections.abc import Awaitable, Callable, Iterable
 
 
+class PresenceUnavailable(Exception):
+    """The shared presence store cannot be reached: the caller may retry."""
+
+
 class Presence(abc.ABC):
     """Online state of users; one instance per node."""
 
@@ -37,7 +41,9 @@ class Presence(abc.ABC):
 
     @abc.abstractmethod
     async def join(self, user: str, session: str) -> bool:
-        """Record an open session; True when the user just came online."""
+        """Record an open session; True when the user just came online. Raise
+        :class:`PresenceUnavailable` when the shared store cannot be reached (so do
+        :meth:`leave` and :meth:`online`)."""
 
     @abc.abstractmethod
     async def leave(self, user: str, session: str) -> bool:

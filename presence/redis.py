@@ -15,14 +15,15 @@ own set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from presence.presence import Presence
+from presence.presence import Presence, PresenceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,14 @@ if redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[1], ARGV[2]) == 1 then
 end
 return 0
 """
+
+
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise PresenceUnavailable(f"redis presence: {type(exc).__name__}: {exc}") from exc
 
 
 def user_key(user: str) -> str:
@@ -110,6 +119,18 @@ class RedisPresence(Presence):
             self._redis = None
 
     async def join(self, user: str, session: str) -> bool:
+        with _unavailable():
+            return await self._join_user(user, session)
+
+    async def leave(self, user: str, session: str) -> bool:
+        with _unavailable():
+            return await self._leave_user(user, session)
+
+    async def online(self, users: Iterable[str]) -> set[str]:
+        with _unavailable():
+            return await self._online(list(users))
+
+    async def _join_user(self, user: str, session: str) -> bool:
         redis = self._client()
         now = self._now_ms()
         end = now + int(self.ttl * 1000)
@@ -118,13 +139,12 @@ class RedisPresence(Presence):
         await redis.zadd(INDEX, {user: end}, gt=True)
         return came == 1
 
-    async def leave(self, user: str, session: str) -> bool:
+    async def _leave_user(self, user: str, session: str) -> bool:
         self._local.pop(session, None)
         went = await self._leave(keys=[user_key(user)], args=[self._now_ms(), session])
         return went == 1
 
-    async def online(self, users: Iterable[str]) -> set[str]:
-        users = list(users)
+    async def _online(self, users: list[str]) -> set[str]:
         if not users:
             return set()
         now = self._now_ms()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from presence.presence import PresenceUnavailable
 from protocol.errors import ErrorCode
 from protocol.frames import INT64_MAX, Message
 from protocol.validation import PLATFORMS, is_post_id, is_thread_id, is_user_id
@@ -209,10 +210,13 @@ def query_int(request: web.Request, name: str, *, minimum: int) -> int | None:
 
 
 async def from_store(awaitable: Awaitable[T]) -> T:
+    """Await a dependency call; an unreachable store or shared presence answers 503."""
     try:
         return await awaitable
     except StoreUnavailable as exc:
         raise unavailable("the store") from exc
+    except PresenceUnavailable as exc:
+        raise unavailable("presence") from exc
 
 
 # -- the application -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from presence.presence import PresenceUnavailable
 from protocol.codec import Codec
 from protocol.cursor import Cursor, parse_cursor
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
@@ -127,7 +128,7 @@ class Session:
             if cursor is not None:
                 await self.feed.replay(cursor, request_id=None)
             await self._read_loop()
-        except (RequestError, BrokerUnavailable) as exc:
+        except (RequestError, BrokerUnavailable, PresenceUnavailable) as exc:
             # A dependency is down at connect: tell the client to come back.
             log.warning("session %s: %s", self.id, exc)
             self.close(CloseCode.TRY_AGAIN_LATER, "unavailable, retry")
@@ -285,15 +286,20 @@ class Session:
             if len(following) >= self._limits.max_topics:
                 raise RequestError(ErrorCode.FORBIDDEN,
                                    f"too many subscriptions (at most {self._limits.max_topics})")
-            if kind == "presence" and not await self._services.presence.may_watch(
-                    self.user, name):
+            try:
+                allowed = kind != "presence" or await self._services.presence.may_watch(
+                    self.user, name)
+            except StoreUnavailable as exc:
+                raise unavailable("the store") from exc
+            if not allowed:
                 raise RequestError(ErrorCode.FORBIDDEN, "you share no thread with this user")
             await self._hub.follow(self, frame.topic)
         try:
             state = await self._current_state(kind, name)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, PresenceUnavailable) as exc:
             await self._hub.unfollow(self, frame.topic)
-            raise unavailable("the store") from exc
+            raise unavailable("presence" if isinstance(exc, PresenceUnavailable)
+                              else "the store") from exc
         # The current state right after the ack: from here on, changes follow.
         self.send(Ack(id=frame.id))
         self.deliver(Delivery(state))
