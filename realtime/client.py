@@ -266,6 +266,9 @@ class Client:
             raise ClientError("unavailable", "connection lost") from None
         finally:
             self._pending.pop(rid, None)
+            if future.done() and not future.cancelled():
+                # Failed by the reader after the send itself failed: already answered.
+                future.exception()
         if isinstance(reply, Error):
             raise ClientError(reply.code, reply.message)
         return reply
@@ -369,7 +372,9 @@ class Client:
             )
         except InvalidStatus as exc:
             raise _refusal(exc) from None
-        except (OSError, TimeoutError, InvalidHandshake) as exc:
+        except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
+            # ConnectionClosed too: a node that drains or dies mid-handshake is one more
+            # reason to try again, never a reason to stop reconnecting.
             raise ClientError("unavailable", str(exc)) from exc
         try:
             self._codec = codec_for(ws.subprotocol or "rt.v1.json")
@@ -381,6 +386,10 @@ class Client:
             await ws.close()
             if isinstance(exc, ConnectionClosed):
                 raise ClientError("unavailable", "closed before welcome") from None
+            if isinstance(exc, TimeoutError):
+                raise ClientError("unavailable", "no welcome in time") from None
+            if isinstance(exc, ProtocolError):
+                raise ClientError("internal", f"undecodable welcome: {exc}") from None
             raise
         self._ws = ws
         self._dispatch(first)

@@ -164,3 +164,4 @@ async def test_a_client_follows_a_node_restart_and_misses_nothing(
         assert bob.close_code == 1012
         await alice.send("after", to="bob")
         assert await _bodies(bob, 4) == ["m1", "m2", "m3", "after"]
+
