@@ -56,4 +56,8 @@ class Watermark:
                 self.sample(await self._store.head())
             except StoreUnavailable:
                 pass  # no new sample: the watermark waits, it never guesses
+            except Exception:
+                # Whatever went wrong, this loop must live on: if it stopped, every
+                # cursor's base on this node would stop moving.
+                log.exception("watermark: reading the store's head failed")
             await asyncio.sleep(self._interval)
