@@ -161,6 +161,7 @@ class Node:
         await self.store.open()
         await self.broker.start(self.hub)
         await self.presence.start()
+        await self.services.publisher.start()
         await self.services.likes.start()
         if self.push is not None:
             await self.push.start()
@@ -243,6 +244,7 @@ class Node:
         for runner in self._runners:
             await runner.cleanup()
         await self.services.likes.close()
+        await self.services.publisher.close()
         if self.push is not None:
             await self.push.close()
         await self.presence.close()
