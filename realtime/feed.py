@@ -41,8 +41,8 @@ class Feed:
     the client must reconnect and sync instead."""
 
     __slots__ = ("_acked", "_codec", "_cursor", "_held", "_messaging", "_queue",
-                 "_repairing", "_repairs", "_sending", "_seqs", "_too_far", "_watermark",
-                 "state", "user")
+                 "_repairing", "_repairs", "_sending", "_seqs", "_start", "_too_far",
+                 "_watermark", "state", "user")
 
     def __init__(self, *, user: str, codec: Codec, queue: SendQueue,
                  messaging: MessagingService, watermark: Watermark,
@@ -55,6 +55,9 @@ class Feed:
         self._watermark = watermark
         self._too_far = too_far
         self._cursor = CursorTracker(0, ordered=watermark.ordered)
+        self._start = 0
+        """Messages at or below this position are not owed live: older than the session,
+        or carried by its replay."""
         self._held: list[Delivery] = []
         self._seqs: dict[str, int] = {}
         self._acked: dict[str, set[int]] = {}
@@ -69,6 +72,7 @@ class Feed:
     def start(self, head: int) -> None:
         """The client stands at ``head`` ("now"), as its ``welcome`` says."""
         self._cursor.reset(Cursor(head))
+        self._start = head
 
     async def close(self) -> None:
         self.state = State.CLOSED
@@ -115,6 +119,11 @@ class Feed:
         last = self._last_seq(event.thread)
         if last is not None and event.seq <= last:
             return  # delivered already: replayed, repaired from the store, or a duplicate
+        if last is None and event.seq > 1 and not self._cursor.ordered:
+            # The thread's first message this session sees, in a cluster: earlier ones,
+            # published by other nodes, may still be on their way. Read them from the
+            # store rather than drop them as duplicates when they come.
+            last = 0
         if last is not None and event.seq > last + 1:
             self._repairing[event.thread] = [delivery]
             task = asyncio.create_task(self._repair(event.thread, last, event.seq))
@@ -147,11 +156,12 @@ class Feed:
     async def _repair(self, thread: str, last: int, upto: int) -> None:
         """Send ``thread``'s messages after ``last`` and before ``upto`` from the store,
         then what was held meanwhile."""
+        first_sight = last == 0
         missing = upto - last - 1
         try:
-            if missing > MAX_GAP:
+            if missing > MAX_GAP and not first_sight:
                 raise _TooFarBehind
-            page = await self._messaging.store.history(thread, upto, missing)
+            page = await self._messaging.store.history(thread, upto, min(missing, MAX_GAP))
         except (StoreUnavailable, _TooFarBehind):
             self._repairing.pop(thread, None)
             self._too_far()
@@ -160,6 +170,8 @@ class Feed:
         if self.state is not State.LIVE:
             return
         for m in page.messages:
+            if first_sight and m.pos <= self._start:
+                continue  # older than this session (or replayed): not owed live
             if m.sender == self.user and self._sending and m.cid in self._sending:
                 # This device's own send, committed but not acked yet: the ack carries it.
                 self.acked(thread, m.seq)
@@ -168,6 +180,9 @@ class Feed:
             if last_seq is None or m.seq > last_seq:
                 frame = self._codec.encode_server(self.message(m, cursor=None))
                 self._put_message(frame, thread, m.seq, m.pos)
+        if first_sight:
+            # Everything before ``upto`` is now either delivered or not owed.
+            self._seqs[thread] = max(self._seqs.get(thread, 0), upto - 1)
         held.sort(key=lambda d: d.event.seq)  # type: ignore[union-attr]
         for delivery in held:
             self._deliver_live(delivery)
@@ -210,6 +225,7 @@ class Feed:
             if self.state is State.SYNCING:
                 self.state = State.LIVE
         self._cursor.advance(max((last, *cursor.extra)))
+        self._start = last  # what the replay read up to is not owed live again
         self._send(Synced(id=request_id, cursor=str(self._cursor.cursor)))
         for delivery in held:
             self._deliver_live(delivery)

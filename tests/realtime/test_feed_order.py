@@ -92,3 +92,33 @@ async def test_a_repair_never_hands_a_device_its_own_unacked_message(node: Node)
         later = await commit_unpublished(node, thread.id, "after")
         feed.deliver(publication(later))
         assert (await bob.next_event(Message)).body == "after"
+
+
+async def test_in_a_cluster_a_threads_first_message_waits_for_earlier_ones_still_on_the_way(
+    node: Node,
+) -> None:
+    node.watermark.ordered = False  # as in a cluster, where nodes publish concurrently
+    thread = await node.messaging.thread_for("ann", to="bob")
+    async with Client(node.ws_url, node.token("bob")) as bob:
+        # Both committed after bob connected; the later one's publication comes first.
+        early = await commit_unpublished(node, thread.id, "early")
+        late = await commit_unpublished(node, thread.id, "late")
+        feed = session_of(node, "bob").feed
+        feed.deliver(publication(late))
+        feed.deliver(publication(early))
+        bodies = [(await bob.next_event(Message)).body for _ in range(2)]
+    assert bodies == ["early", "late"]
+
+
+async def test_a_threads_first_message_owes_nothing_from_before_the_session(
+    node: Node,
+) -> None:
+    node.watermark.ordered = False
+    thread = await node.messaging.thread_for("ann", to="bob")
+    await commit_unpublished(node, thread.id, "before bob connected")
+    async with Client(node.ws_url, node.token("bob")) as bob:
+        now = await commit_unpublished(node, thread.id, "now")
+        session_of(node, "bob").feed.deliver(publication(now))
+        assert (await bob.next_event(Message)).body == "now"
+        await node.messaging.post(thread, "ann", "sentinel")
+        assert (await bob.next_event(Message)).body == "sentinel"
