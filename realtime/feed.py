@@ -169,9 +169,12 @@ class Feed:
         held = self._repairing.pop(thread, [])
         if self.state is not State.LIVE:
             return
+        own = self._acked.get(thread)
         for m in page.messages:
             if first_sight and m.pos <= self._start:
                 continue  # older than this session (or replayed): not owed live
+            if own and m.seq in own:
+                continue  # this device's own message: its ack carried it
             if m.sender == self.user and self._sending and m.cid in self._sending:
                 # This device's own send, committed but not acked yet: the ack carries it.
                 self.acked(thread, m.seq)

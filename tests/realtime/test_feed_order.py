@@ -122,3 +122,15 @@ async def test_a_threads_first_message_owes_nothing_from_before_the_session(
         assert (await bob.next_event(Message)).body == "now"
         await node.messaging.post(thread, "ann", "sentinel")
         assert (await bob.next_event(Message)).body == "sentinel"
+
+
+async def test_in_a_cluster_a_first_sight_repair_skips_the_devices_own_acked_message(
+    node: Node,
+) -> None:
+    node.watermark.ordered = False
+    thread = await node.messaging.thread_for("ann", to="bob")
+    async with Client(node.ws_url, node.token("ann")) as ann:
+        await ann.send("mine", thread=thread.id)  # acked: ann's device has it
+        reply = await commit_unpublished(node, thread.id, "reply")  # seq 2, from "ann"'s
+        session_of(node, "ann").feed.deliver(publication(reply))  # peer on another node
+        assert (await ann.next_event(Message)).body == "reply"
