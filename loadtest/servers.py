@@ -38,16 +38,28 @@ def free_port() -> int:
 
 
 def postgres_bindir() -> Path:
-    """The newest installed directory holding ``initdb`` and ``pg_ctl``."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                        key=lambda path: int(Path(path).parent.name), reverse=True)
+    """The directory holding ``initdb`` and ``pg_ctl``; raise :class:`ServerError` if none."""
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        if found.returncode == 0:
+            candidates.append(Path(found.stdout.strip()))
+    # Debian's pg_config may come from libpq-dev and point at /usr/bin, which holds
+    # only the client tools; the server binaries live under a versioned directory.
+    versioned = glob.glob("/usr/lib/postgresql/*/bin")
+    versioned.sort(key=lambda path: int(Path(path).parent.name), reverse=True)
+    candidates.extend(Path(path) for path in versioned)
     initdb = shutil.which("initdb")
     if initdb:
-        candidates.append(str(Path(initdb).resolve().parent))
-    for bindir in map(Path, candidates):
+        candidates.append(Path(initdb).resolve().parent)
+    for bindir in candidates:
         if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
             return bindir
-    raise ServerError("PostgreSQL server binaries (initdb, pg_ctl) not found")
+    raise ServerError(
+        "PostgreSQL server binaries (initdb, pg_ctl) not found: install the `postgresql` "
+        "package (the tests also accept DATABASE_URL naming a server they may use)"
+    )
 
 
 class PostgresProcess:
