@@ -26,6 +26,8 @@ from realtime.watermark import Watermark
 REPLAY_PAGE = 500
 MAX_HELD = 10_000
 """Events held during a replay; past it the client is too far behind (1013)."""
+MAX_ACKED = 1024
+"""Own acked seqs remembered per thread (see :meth:`Feed.acked`)."""
 MAX_GAP = 500
 """Messages a gap may miss and still be filled from the store; past it: reconnect and sync."""
 
@@ -105,7 +107,12 @@ class Feed:
 
     def acked(self, thread: str, seq: int) -> None:
         """This device sent ``seq`` and got (or is getting) its ack: not a gap for it."""
-        self._acked.setdefault(thread, set()).add(seq)
+        own = self._acked.setdefault(thread, set())
+        own.add(seq)
+        if len(own) > MAX_ACKED:
+            # A device that only sends in a thread never consumes these; the oldest half
+            # are the least likely to matter, and forgetting one risks a repeat, never a loss.
+            own.difference_update(sorted(own)[: MAX_ACKED // 2])
 
     def _deliver_live(self, delivery: Delivery) -> None:
         event = delivery.event
