@@ -157,7 +157,7 @@ class Feed:
         """Queue a message frame (encoded without its cursor) with this feed's cursor."""
         self._seqs[thread] = seq
         tracker = self._cursor
-        tracker.delivered(pos, 0 if tracker.ordered else self._watermark.settled())
+        tracker.delivered(thread, seq, pos, 0 if tracker.ordered else self._watermark.settled())
         self._queue.put(self._codec.with_field(encoded, "cursor", str(tracker.cursor)))
 
     async def _repair(self, thread: str, last: int, upto: int) -> None:
@@ -225,7 +225,7 @@ class Feed:
                     last = m.pos
                     self._cursor.advance(m.pos)
                     self._seqs[m.thread] = max(m.seq, self._seqs.get(m.thread, 0))
-                    if cursor.covers(m.pos):
+                    if cursor.covers(m.thread, m.seq, m.pos):
                         continue  # the client listed it: delivered before
                     self._send(self.message(m, cursor=str(self._cursor.cursor)))
                 if len(page) < REPLAY_PAGE or queue.closing:
@@ -234,7 +234,7 @@ class Feed:
             held, self._held = self._held, []
             if self.state is State.SYNCING:
                 self.state = State.LIVE
-        self._cursor.advance(max((last, *cursor.extra)))
+        self._cursor.advance(last)
         self._start = last  # what the replay read up to is not owed live again
         self._send(Synced(id=request_id, cursor=str(self._cursor.cursor)))
         for delivery in held:

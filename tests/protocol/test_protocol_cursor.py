@@ -4,7 +4,7 @@ import msgspec
 import pytest
 
 from protocol.codec import JSON, MSGPACK
-from protocol.cursor import MAX_EXTRA, Cursor, CursorTracker, parse_cursor
+from protocol.cursor import MAX_MARKS, Cursor, CursorTracker, Mark, parse_cursor
 from protocol.errors import ProtocolError
 from protocol.frames import Message
 
@@ -12,56 +12,87 @@ from protocol.frames import Message
 def test_a_plain_cursor_covers_everything_up_to_its_base() -> None:
     cursor = parse_cursor("10")
     assert cursor == Cursor(10)
-    assert cursor.covers(10) and not cursor.covers(11)
+    assert cursor.covers("t", 99, 10) and not cursor.covers("t", 1, 11)
 
 
-def test_extras_cover_positions_above_the_base() -> None:
-    cursor = parse_cursor("10.14.17")
-    assert cursor.covers(14) and cursor.covers(17)
-    assert not cursor.covers(12) and not cursor.covers(15)
-    assert str(cursor) == "10.14.17"
+def test_a_mark_covers_its_thread_up_to_its_seq_whatever_the_positions() -> None:
+    cursor = Cursor(10, (Mark("g:a", 7, 40),))
+    assert cursor.covers("g:a", 7, 40) and cursor.covers("g:a", 3, 25)
+    assert not cursor.covers("g:a", 8, 41)
+    assert not cursor.covers("dm:x:y", 1, 12)
 
 
-@pytest.mark.parametrize("text", ["", "a", "1.", ".1", "1..2", "5.3", "5.7.6", "5.7.7", "-1",
-                                  "\u0663", "1" * 20, "9223372036854775808", " 1"])
+def test_a_cursor_with_marks_round_trips_through_its_text() -> None:
+    cursor = Cursor(10, (Mark("g:a", 7, 40), Mark("dm:ann:bob", 3, 33)))
+    text = str(cursor)
+    assert "~" in text and all(c.isalnum() or c in "~_-" for c in text)
+    assert parse_cursor(text) == cursor
+
+
+@pytest.mark.parametrize("text", ["", "a", "-1", " 1", "1~", "1~!!", "1~AAAA", "\u0663",
+                                  "1" * 20, "9223372036854775808"])
 def test_malformed_cursors_are_bad_requests(text: str) -> None:
     with pytest.raises(ProtocolError) as refused:
         parse_cursor(text, request_id=7)
     assert (refused.value.code, refused.value.request_id) == ("bad_request", 7)
 
 
+@pytest.mark.parametrize("marks", [
+    [("t", 1, 5)],            # a mark at or below the base says nothing
+    [("t", 0, 20)],           # seqs start at 1
+    [("t", 1, 20), ("t", 2, 21)],  # one mark per thread
+    [("has space", 1, 20)],   # not a thread id
+    [(f"t{i}", 1, 20 + i) for i in range(MAX_MARKS + 1)],
+])
+def test_cursors_with_impossible_marks_are_bad_requests(marks: list[tuple[str, int, int]]) -> None:
+    import base64
+
+    payload = base64.urlsafe_b64encode(msgspec.msgpack.encode(marks)).rstrip(b"=").decode()
+    with pytest.raises(ProtocolError):
+        parse_cursor(f"10~{payload}")
+
+
 def test_ordered_delivery_moves_the_base_with_each_message() -> None:
     tracker = CursorTracker(5, ordered=True)
-    tracker.delivered(9)
+    tracker.delivered("t", 1, 9)
     assert tracker.cursor == Cursor(9)
 
 
-def test_unordered_delivery_lists_unsettled_positions() -> None:
+def test_unordered_delivery_marks_each_thread_above_the_settled_base() -> None:
     tracker = CursorTracker(5, ordered=False)
-    tracker.delivered(9, settled=6)
-    tracker.delivered(8, settled=6)
-    assert tracker.cursor == Cursor(6, (8, 9))
+    tracker.delivered("a", 1, 9, settled=6)
+    tracker.delivered("b", 4, 8, settled=6)
+    tracker.delivered("a", 2, 12, settled=6)
+    assert tracker.cursor == Cursor(6, (Mark("a", 2, 12), Mark("b", 4, 8)))
 
 
-def test_the_base_never_passes_what_has_not_settled() -> None:
-    tracker = CursorTracker(5, ordered=False)
-    tracker.delivered(11, settled=3)
-    assert tracker.cursor == Cursor(5, (11,))
-    tracker.advance(12)
-    assert tracker.cursor == Cursor(12)
-
-
-def test_a_cursor_lists_at_most_max_extra_positions() -> None:
+def test_a_burst_in_one_thread_stays_one_mark() -> None:
     tracker = CursorTracker(0, ordered=False)
-    for pos in range(1, MAX_EXTRA + 10):
-        tracker.delivered(pos)
+    for seq in range(1, 1001):
+        tracker.delivered("hot", seq, 100 + seq)
+    assert tracker.cursor == Cursor(0, (Mark("hot", 1000, 1100),))
+
+
+def test_the_base_drops_the_marks_it_passes() -> None:
+    tracker = CursorTracker(5, ordered=False)
+    tracker.delivered("a", 1, 11, settled=3)
+    tracker.delivered("b", 1, 20, settled=3)
+    tracker.advance(12)
+    assert tracker.cursor == Cursor(12, (Mark("b", 1, 20),))
+
+
+def test_a_cursor_marks_at_most_max_marks_threads() -> None:
+    tracker = CursorTracker(0, ordered=False)
+    for i in range(MAX_MARKS + 5):
+        tracker.delivered(f"t{i}", 1, i + 1)
     cursor = tracker.cursor
-    assert len(cursor.extra) == MAX_EXTRA
+    assert len(cursor.marks) == MAX_MARKS
+    assert min(m.pos for m in cursor.marks) == 6  # the furthest behind went first
     assert parse_cursor(str(cursor)) == cursor
 
 
 @pytest.mark.parametrize("codec", [JSON, MSGPACK], ids=["json", "msgpack"])
 def test_a_field_appended_to_an_encoded_frame_decodes_as_if_encoded_with_it(codec) -> None:
     frame = Message(thread="t", seq=1, msg="1", from_="ann", body="hi", meta=None, ts=5)
-    encoded = codec.with_field(codec.encode_server(frame), "cursor", "12.14")
-    assert codec.decode_server(encoded) == msgspec.structs.replace(frame, cursor="12.14")
+    encoded = codec.with_field(codec.encode_server(frame), "cursor", "12~abc")
+    assert codec.decode_server(encoded) == msgspec.structs.replace(frame, cursor="12~abc")
