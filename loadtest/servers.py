@@ -103,9 +103,10 @@ class PostgresProcess:
                    f"-c fsync=on -c max_connections={self.max_connections}")
         started = self._run("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log),
                             "-o", options, "-w", "-t", str(int(STARTUP_DEADLINE)))
+        # Even a start that timed out may have left a server behind: stop() must reach it.
+        self.running = True
         if started.returncode != 0:
             raise ServerError(f"PostgreSQL did not start:\n{started.stderr}\n{self.log_tail()}")
-        self.running = True
         deadline = time.monotonic() + STARTUP_DEADLINE
         probe = [str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port),
                  "-U", "postgres"]
