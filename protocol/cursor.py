@@ -124,38 +124,50 @@ class CursorTracker:
     delivered above it are marked until the base passes their last message.
     """
 
-    __slots__ = ("_base", "_marks", "ordered")
+    __slots__ = ("_base", "_marks", "_text", "ordered")
 
     def __init__(self, base: int, *, ordered: bool) -> None:
         self._base = base
         self._marks: dict[str, Mark] = {}
+        self._text: str | None = None
         self.ordered = ordered
 
     def delivered(self, thread: str, seq: int, pos: int, settled: int = 0) -> None:
         """Record the delivery of message ``seq`` of ``thread``, at ``pos``. The caller
         delivers each thread's messages in ``seq`` order with no hole."""
         if self.ordered:
-            self._base = max(self._base, pos)
+            if pos > self._base:
+                self._base, self._text = pos, None
             return
         if pos > self._base:
             mark = self._marks.get(thread)
             if mark is None or seq > mark.seq:
                 self._marks[thread] = Mark(thread, seq, max(pos, mark.pos if mark else 0))
+                self._text = None
         self.advance(settled)
 
     def advance(self, settled: int) -> None:
         """Move the base up to ``settled`` (never down), dropping marks it now covers."""
         if settled > self._base:
-            self._base = settled
+            self._base, self._text = settled, None
             self._marks = {t: m for t, m in self._marks.items() if m.pos > settled}
         while len(self._marks) > MAX_MARKS:
             behind = min(self._marks.values(), key=lambda m: m.pos)
             del self._marks[behind.thread]
+            self._text = None
 
     def reset(self, cursor: Cursor) -> None:
         self._base = cursor.base
         self._marks = {m.thread: m for m in cursor.marks}
+        self._text = None
 
     @property
     def cursor(self) -> Cursor:
         return Cursor(self._base, tuple(self._marks.values()))
+
+    @property
+    def text(self) -> str:
+        """The cursor's wire form, made once per change: every message frame carries it."""
+        if self._text is None:
+            self._text = str(self._base) if not self._marks else str(self.cursor)
+        return self._text

@@ -158,7 +158,7 @@ class Feed:
         self._seqs[thread] = seq
         tracker = self._cursor
         tracker.delivered(thread, seq, pos, 0 if tracker.ordered else self._watermark.settled())
-        self._queue.put(self._codec.with_field(encoded, "cursor", str(tracker.cursor)))
+        self._queue.put(self._codec.with_field(encoded, "cursor", tracker.text))
 
     async def _repair(self, thread: str, last: int, upto: int) -> None:
         """Send ``thread``'s messages after ``last`` and before ``upto`` from the store,
@@ -227,7 +227,7 @@ class Feed:
                     self._seqs[m.thread] = max(m.seq, self._seqs.get(m.thread, 0))
                     if cursor.covers(m.thread, m.seq, m.pos):
                         continue  # the client listed it: delivered before
-                    self._send(self.message(m, cursor=str(self._cursor.cursor)))
+                    self._send(self.message(m, cursor=self._cursor.text))
                 if len(page) < REPLAY_PAGE or queue.closing:
                     break
         finally:
@@ -236,7 +236,7 @@ class Feed:
                 self.state = State.LIVE
         self._cursor.advance(last)
         self._start = last  # what the replay read up to is not owed live again
-        self._send(Synced(id=request_id, cursor=str(self._cursor.cursor)))
+        self._send(Synced(id=request_id, cursor=self._cursor.text))
         for delivery in held:
             self._deliver_live(delivery)
 

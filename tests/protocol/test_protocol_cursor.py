@@ -96,3 +96,16 @@ def test_a_field_appended_to_an_encoded_frame_decodes_as_if_encoded_with_it(code
     frame = Message(thread="t", seq=1, msg="1", from_="ann", body="hi", meta=None, ts=5)
     encoded = codec.with_field(codec.encode_server(frame), "cursor", "12~abc")
     assert codec.decode_server(encoded) == msgspec.structs.replace(frame, cursor="12~abc")
+
+
+def test_the_trackers_text_follows_every_change() -> None:
+    tracker = CursorTracker(5, ordered=False)
+    assert tracker.text == "5"
+    tracker.delivered("a", 1, 9, settled=6)
+    assert parse_cursor(tracker.text) == tracker.cursor
+    tracker.delivered("a", 2, 12, settled=6)
+    assert parse_cursor(tracker.text) == tracker.cursor
+    tracker.advance(20)
+    assert tracker.text == "20"
+    tracker.reset(Cursor(3, (Mark("b", 1, 4),)))
+    assert parse_cursor(tracker.text) == Cursor(3, (Mark("b", 1, 4),))
