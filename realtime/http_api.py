@@ -302,9 +302,6 @@ class HttpApi:
         # member's sessions (origin None: no session gets an ack instead).
         appended = await self.node.messaging.post(thread, sender, body.body, meta=body.meta,
                                                   cid=body.cid)
-        if sender is not None:
-            # A message ends its sender's typing, however it was sent.
-            await self.node.services.typing.message_sent(sender, thread)
         m = appended.message
         return answer(Posted(thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
 

@@ -137,6 +137,7 @@ class Node:
             presence=PresenceService(self.presence, self.store, publisher, now_ms),
         )
         self.messaging = messaging
+        messaging.message_sent = self.services.typing.message_sent
         self.push = Push(config, self.store, self.presence) if config.fcm_credentials else None
         self.push_worker = self.push.worker if self.push is not None else None
         messaging.push = self.push.service if self.push is not None else None

@@ -267,7 +267,6 @@ class Session:
         self.feed.acked(m.thread, m.seq)
         self.feed.sent(frame.cid)
         self.send(Ack(id=frame.id, thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
-        await self._services.typing.message_sent(self.user, thread)
 
     async def _on_typing(self, frame: Typing) -> None:
         await self._services.typing.typing(self.user, frame.thread, frame.on)

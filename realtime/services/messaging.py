@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from protocol.errors import ErrorCode
@@ -97,6 +97,9 @@ class MessagingService:
         self.threads = ThreadCache(store)
         self.push: PushService | None = None
         """Set by the node when push is on: offline members get a push of each message."""
+        self.message_sent: Callable[[str, Thread], Awaitable[None]] | None = None
+        """Set by the node: awaited after each new message with a sender (it ends their
+        typing), however the message was sent."""
 
     # -- threads ---------------------------------------------------------------------
 
@@ -174,6 +177,8 @@ class MessagingService:
                 # Queued durably before the ack: a node that dies right after it has the
                 # push in its outbox, and sends it when it comes back.
                 await self.push.message(thread.id, m, thread.members)
+            if sender is not None and self.message_sent is not None:
+                await self.message_sent(sender, thread)
         return appended
 
     async def history(self, user: str | None, thread_id: str, before: int | None,
