@@ -7,7 +7,8 @@ and close codes): never a user, thread or post id.
 
 The helpers below are called on hot paths (every frame a session reads), so each
 keeps the labelled child it resolved in a dict: one dict lookup per call, not a
-``labels()`` call.
+``labels()`` call. The series counted per frame or per message are lock-free
+(:mod:`realtime.metric_types`): they are only ever touched on the event loop thread.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     Counter,
-    Histogram,
     disable_created_metrics,
 )
 from prometheus_client import generate_latest as _generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from realtime.metric_types import LoopCounter, LoopHistogram
 
 if TYPE_CHECKING:
     from realtime.node import Node
@@ -55,14 +57,14 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 # dashboard reads it.
 disable_created_metrics()
 
-MESSAGES_SENT = Counter(
+MESSAGES_SENT = LoopCounter(
     "realtime_messages_sent", "Frames delivered to sessions from publications, by frame type.",
     ["type"],
 )
-MESSAGES_RECEIVED = Counter(
+MESSAGES_RECEIVED = LoopCounter(
     "realtime_messages_received", "Valid frames read from clients, by frame type.", ["type"],
 )
-COMMAND_DURATION = Histogram(
+COMMAND_DURATION = LoopHistogram(
     "realtime_client_command_duration_seconds",
     "Time to handle one client frame, by frame type (a send: until it is handed to the "
     "store; its commit is realtime_store_append_duration_seconds).",
@@ -72,7 +74,7 @@ COMMAND_DURATION = Histogram(
 )
 ERRORS = Counter("realtime_errors", "Error frames sent to clients, by error code.", ["code"])
 CLOSES = Counter("realtime_closes", "WebSocket sessions closed, by close code.", ["code"])
-APPEND_DURATION = Histogram(
+APPEND_DURATION = LoopHistogram(
     "realtime_store_append_duration_seconds",
     "Time from handing a message to the store to its commit (group commit included).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
@@ -214,7 +216,7 @@ def exposition() -> bytes:
     return _generate_latest(REGISTRY)
 
 
-BROKER_PUBLISH_DURATION = Histogram(
+BROKER_PUBLISH_DURATION = LoopHistogram(
     "realtime_broker_publish_duration_seconds",
     "Time to hand one publication (all its recipient channels) to the broker.",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,

@@ -4,10 +4,13 @@ Whoever delivers to a session only appends here and never waits: one slow reader
 never stall a sender or anyone else. A queue that passes its byte limit asks its owner
 to disconnect the client (1013: reconnect and sync), so memory stays bounded.
 
-The writer task runs only while there is something to write or a close to make, so an
-idle connection holds no task. It is also the only place that closes the socket, so a
-close always comes after (or instead of) the frames queued before it, and never races
-a send.
+A frame put on an empty queue is written at once, in the caller's step: a write to a
+socket whose buffer has room never waits, and a task per frame would cost more than
+the write itself. Only when a write has to wait (the peer reads slowly) does the
+writer task take over, and frames queue behind it in order. The writer runs only while
+there is something to write or a close to make, so an idle connection holds no task.
+It is also the only place that closes the socket, so a close always comes after (or
+instead of) the frames queued before it, and never races a send.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
 
 from aiohttp import web
 
@@ -33,7 +37,8 @@ class SendQueue:
     """
 
     __slots__ = ("_close", "_close_timeout", "_closed", "_items", "_max_bytes",
-                 "_on_overflow", "_roomy", "_size", "_write_deadline", "_writer", "_ws")
+                 "_on_overflow", "_roomy", "_size", "_unfinished", "_write_deadline",
+                 "_writer", "_ws")
 
     def __init__(
         self,
@@ -56,6 +61,8 @@ class SendQueue:
         self._closed = False
         self._write_deadline: asyncio.Timeout | None = None
         """Set while the writer awaits a write; a close moves its deadline."""
+        self._unfinished: Suspended | None = None
+        """A write begun at once that had to wait: the writer finishes it first."""
 
     @property
     def size(self) -> int:
@@ -70,6 +77,10 @@ class SendQueue:
         """Queue a frame. Returns False (and drops it) when closing or over the limit."""
         if self._close is not None:
             return False
+        if self._writer is None and not self._closed:
+            # Nothing queued (the writer drains the queue before it ends): write now.
+            self._write_now(data)
+            return True
         size = len(data)
         if self._size + size > self._max_bytes:
             self._on_overflow()
@@ -114,6 +125,24 @@ class SendQueue:
         while self._writer is not None:
             await asyncio.shield(self._writer)
 
+    def _write_now(self, data: bytes | str) -> None:
+        write = self._ws.send_str(data) if isinstance(data, str) else self._ws.send_bytes(data)
+        try:
+            waiting_on = write.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:
+            # As in the writer: the peer went away mid-write, and the reader sees the close.
+            log.debug("write failed: %r", exc)
+            self._close = (CloseCode.INTERNAL_ERROR, "", False)
+            self._start_writer()
+            return
+        # The transport is paused (or the frame is compressed in a thread): the frame is
+        # in the transport's buffer, and the writer task waits for it to drain before it
+        # writes anything queued after it.
+        self._unfinished = Suspended(write, waiting_on)
+        self._start_writer()
+
     def _start_writer(self) -> None:
         if self._writer is None and not self._closed:
             self._writer = asyncio.create_task(self._write())
@@ -144,13 +173,20 @@ class SendQueue:
 
     async def _write_queued(self) -> None:
         ws = self._ws
-        items = self._items
-        if items is None:
+        unfinished, self._unfinished = self._unfinished, None
+        if unfinished is None and not self._items:
             return
         # One deadline per batch of frames, not per frame: it only matters when a write
         # blocks, and close() can then reschedule it.
         try:
             async with asyncio.timeout(None) as self._write_deadline:
+                if self._close is not None and not self._close[2]:
+                    # Closed before this task first ran: close() found no deadline to move.
+                    loop = asyncio.get_running_loop()
+                    self._write_deadline.reschedule(loop.time() + self._close_timeout)
+                if unfinished is not None:
+                    await unfinished
+                items = self._items
                 while items:
                     data = items.popleft()
                     self._size -= len(data)
@@ -188,3 +224,34 @@ class SendQueue:
             if req is not None:
                 return req.transport
         return None
+
+
+class Suspended:
+    """A coroutine that was started outside any task and stopped at its first wait.
+
+    ``Suspended(coro, waiting_on)`` takes what ``coro.send(None)`` returned; awaiting it
+    in a task runs the rest of ``coro`` there, as if the task had started it: the task
+    waits on the same futures, and a cancellation reaches ``coro``.
+    """
+
+    __slots__ = ("_coro", "_waiting_on")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], waiting_on: Any) -> None:
+        self._coro = coro
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, waiting_on = self._coro, self._waiting_on
+        while True:
+            try:
+                value = yield waiting_on
+            except BaseException as exc:  # a cancellation (or timeout) of the task
+                try:
+                    waiting_on = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    waiting_on = coro.send(value)
+                except StopIteration as stop:
+                    return stop.value

@@ -91,8 +91,8 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 class PostgresStore(Store):
     """A :class:`Store` in the PostgreSQL database at ``dsn``.
 
-    ``pool_min`` and ``pool_max`` size the connection pool (the writer holds one
-    connection per batch). ``batch_max`` bounds how many appends share a transaction.
+    ``pool_min`` and ``pool_max`` size the connection pool (the append writer keeps
+    one of them). ``batch_max`` bounds how many appends share a transaction.
     ``batch_window`` is how long an idle writer waits, after the first append arrives,
     for more to join it (0: commit at once); under load the appends queued during one
     commit form the next batch without waiting. ``timeout`` bounds connecting and every
@@ -128,6 +128,8 @@ class PostgresStore(Store):
         self._migrate = migrate
         self._state = _State.NEW
         self._pool: asyncpg.Pool | None = None
+        self._append_conn: asyncpg.Connection | None = None
+        """The connection the append writer holds between batches."""
         self._closed = asyncio.Event()
         self._appends: GroupCommit[NewMessage, Appended] = GroupCommit(
             "postgres-appends",
@@ -214,6 +216,7 @@ class PostgresStore(Store):
             await self._appends.close()
             await self._likes.close()
         finally:
+            await self._release_append_connection()
             await self._release()
             self._state = _State.CLOSED
             self._closed.set()
@@ -471,8 +474,29 @@ class PostgresStore(Store):
     # -- group commits -------------------------------------------------------------------
 
     async def _commit_appends(self, items: Sequence[NewMessage]) -> list[Appended | StoreError]:
-        async with self._connection("append") as conn:
+        # The append writer keeps its connection between batches: taking one from the
+        # pool and giving it back cost as much CPU as the batch itself at small sizes.
+        conn = self._append_conn
+        if conn is None or conn.is_closed():
+            if self._pool is None:
+                raise StoreUnavailable("the store is closed")
+            with unavailable("append"):
+                conn = await self._pool.acquire(timeout=self._timeout)
+            self._append_conn = conn
+        try:
             return await append_batch(conn, items)
+        except BaseException:
+            # The connection may be broken or mid-cancel: the next batch takes another.
+            await self._release_append_connection()
+            raise
+
+    async def _release_append_connection(self) -> None:
+        conn, self._append_conn = self._append_conn, None
+        if conn is not None and self._pool is not None:
+            try:
+                await self._pool.release(conn)
+            except Exception:
+                log.debug("postgres store: releasing a connection failed", exc_info=True)
 
     async def _commit_likes(self, items: Sequence[tuple[str, str, bool]]) -> list[LikeChange]:
         async with self._connection("set_like") as conn:

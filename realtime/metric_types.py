@@ -1,0 +1,121 @@
+"""Counters and histograms cheap enough for a node's hot paths.
+
+prometheus_client's own take a lock on every increment, so that threads can share
+them: a node counts on one event loop thread, where the lock is pure cost (a few
+microseconds per frame, several times per message). These keep plain numbers and
+are read by the registry only when ``/metrics`` is scraped, in the same exposition
+format and under the same names.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import REGISTRY, Collector
+
+_INF = float("inf")
+
+
+class CounterChild:
+    """One labelled series of a :class:`LoopCounter`."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+
+class HistogramChild:
+    """One labelled series of a :class:`LoopHistogram`: counts per bucket and a sum."""
+
+    __slots__ = ("_bounds", "counts", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self._bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        # bisect_left: a value equal to a bound belongs to that bound's bucket (le).
+        self.counts[bisect_left(self._bounds, value)] += 1
+        self.sum += value
+
+
+class LoopCounter(Collector):
+    """A counter with optional labels, for code that runs on the event loop thread only."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), *,
+                 register: bool = True) -> None:
+        self.name = name
+        self._documentation = documentation
+        self._labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], CounterChild] = {}
+        if register:
+            REGISTRY.register(self)
+
+    def labels(self, **labels: str) -> CounterChild:
+        key = tuple(str(labels[name]) for name in self._labelnames)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = CounterChild()
+        return child
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.labels().inc(amount)
+
+    def describe(self) -> Iterable[Metric]:
+        return [CounterMetricFamily(self.name, self._documentation, labels=self._labelnames)]
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(self.name, self._documentation, labels=self._labelnames)
+        for key, child in list(self._children.items()):
+            family.add_metric(list(key), child.value)
+        return [family]
+
+
+class LoopHistogram(Collector):
+    """A histogram with optional labels, for code that runs on the event loop thread only."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), *,
+                 buckets: Sequence[float], register: bool = True) -> None:
+        self.name = name
+        self._documentation = documentation
+        self._labelnames = tuple(labelnames)
+        self._bounds = tuple(sorted(float(b) for b in buckets if b != _INF))
+        self._children: dict[tuple[str, ...], HistogramChild] = {}
+        if register:
+            REGISTRY.register(self)
+
+    def labels(self, **labels: str) -> HistogramChild:
+        key = tuple(str(labels[name]) for name in self._labelnames)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = HistogramChild(self._bounds)
+        return child
+
+    def observe(self, value: float) -> None:
+        self.labels().observe(value)
+
+    def describe(self) -> Iterable[Metric]:
+        return [HistogramMetricFamily(self.name, self._documentation, labels=self._labelnames)]
+
+    def collect(self) -> Iterable[Metric]:
+        family = HistogramMetricFamily(self.name, self._documentation,
+                                       labels=self._labelnames)
+        for key, child in list(self._children.items()):
+            cumulative, buckets = 0, []
+            for bound, count in zip((*self._bounds, _INF), child.counts, strict=True):
+                cumulative += count
+                buckets.append((_le(bound), cumulative))
+            family.add_metric(list(key), buckets, child.sum)
+        return [family]
+
+
+def _le(bound: float) -> str:
+    # prometheus_client's spelling of bucket bounds: "0.005", "1.0", "+Inf".
+    return "+Inf" if bound == _INF else repr(bound)
