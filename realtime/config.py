@@ -68,7 +68,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trusted_proxies", str, "",
             "comma-separated proxy addresses or networks whose X-Forwarded-For names the "
             "client address"),
-    Setting("heartbeat", float, 20.0, "seconds between keepalive pings (0: off)"),
+    Setting("heartbeat", float, 20.0,
+            "a client silent for about this many seconds is pinged (0: off); one that "
+            "does not answer within half of it is closed (1013)"),
     Setting("handshake_timeout", float, 10.0,
             "seconds a client has, from connecting, to send its whole handshake request "
             "(also how long an idle HTTP keep-alive connection is kept)"),

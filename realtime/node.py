@@ -146,6 +146,8 @@ class Node:
         # reorder publications, and cursors then wait for positions to settle.
         self.watermark = Watermark(self.store, ordered=isinstance(self.broker, MemoryBroker))
         self.draining = False
+        self.limits = config.limits
+        """One for every session (built once: a property of the config makes a new one)."""
         self._sessions: set[Session] = set()
         self._per_user: Counter[str] = Counter()
         self._handlers: set[asyncio.Task[object]] = set()
@@ -188,6 +190,8 @@ class Node:
             self._runners.append(runner)
             self._sockets.append(sock)
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="expiry-sweep"))
+        if self.config.heartbeat > 0:
+            self._tasks.append(asyncio.create_task(self._keep_alive(), name="keepalive"))
         if not self.watermark.ordered:
             self._tasks.append(asyncio.create_task(self.watermark.run(), name="watermark"))
         self._tasks.append(asyncio.create_task(self.services.typing.run_expiry(),
@@ -316,7 +320,7 @@ class Node:
             session = Session(
                 session_id=session_id, user=identity.user, exp=identity.exp,
                 ws=ws, codec=codec_for(ws.ws_protocol), node_id=self.id,
-                limits=self.config.limits, hub=self.hub, services=self.services,
+                limits=self.limits, hub=self.hub, services=self.services,
                 verifier=self.verifier, watermark=self.watermark,
             )
             self._sessions.add(session)
@@ -363,6 +367,14 @@ class Node:
             for session in list(self._sessions):
                 if session.expired(now):
                     session.close(CloseCode.POLICY_VIOLATION, "token expired")
+
+    async def _keep_alive(self) -> None:
+        # Twice per interval: a client is pinged after one to two intervals of silence
+        # and closed when half an interval passes without an answer.
+        while True:
+            await asyncio.sleep(self.config.heartbeat / 2)
+            for session in list(self._sessions):
+                session.keepalive()
 
     async def _push_like(self, owner: str, event: NotificationEvent) -> None:
         """A like notification went to ``owner``'s sessions; push it if they have none."""

@@ -125,8 +125,24 @@ class SendQueue:
         while self._writer is not None:
             await asyncio.shield(self._writer)
 
+    def ping(self) -> None:
+        """Send a keepalive ping now, unless frames are waiting (the peer is not reading:
+        a ping behind them proves nothing) or the queue is closing."""
+        if self._writer is None and self._close is None and not self._closed:
+            self._drive(self._ws.ping())
+
+    def pong(self, data: bytes) -> None:
+        """Answer a client's ping now, unless frames are waiting or the queue is closing."""
+        if self._writer is None and self._close is None and not self._closed:
+            self._drive(self._ws.pong(data))
+
     def _write_now(self, data: bytes | str) -> None:
-        write = self._ws.send_str(data) if isinstance(data, str) else self._ws.send_bytes(data)
+        self._drive(self._ws.send_str(data) if isinstance(data, str)
+                    else self._ws.send_bytes(data))
+
+    def _drive(self, write: Coroutine[Any, Any, None]) -> None:
+        """Run a write of aiohttp's in this step; a write that must wait goes on in the
+        writer task."""
         try:
             waiting_on = write.send(None)
         except StopIteration:

@@ -17,14 +17,17 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from protocol.codec import SUBPROTOCOLS
-from protocol.cursor import parse_cursor
+from protocol.cursor import Cursor, parse_cursor
 from protocol.errors import ErrorCode, ProtocolError
-from realtime.auth import AuthError, bearer_token
+from realtime.auth import AuthError, Identity, bearer_token
 from realtime.demo import add_demo_routes
 from realtime.errors import HTTP_STATUS
 
 if TYPE_CHECKING:
     from realtime.node import Node
+
+Admitted = tuple[web.WebSocketResponse, Identity, Cursor | None]
+"""An accepted handshake: its response to prepare, who it is, where it resumes."""
 
 
 def refuse(code: ErrorCode, message: str) -> web.Response:
@@ -33,46 +36,59 @@ def refuse(code: ErrorCode, message: str) -> web.Response:
                              status=HTTP_STATUS[code])
 
 
+def admit(node: Node, request: web.Request) -> web.Response | Admitted:
+    """Judge a handshake: the refusal to answer it with, or what to serve it with."""
+    if node.draining:
+        return refuse(ErrorCode.UNAVAILABLE, "node is shutting down, connect to another")
+    refusal = node.admission.check(request.remote, origin=request.headers.get("Origin"),
+                                   forwarded_for=request.headers.get("X-Forwarded-For"),
+                                   now=time.monotonic())
+    if refusal is not None:
+        response = refuse(refusal.code, refusal.message)
+        if refusal.retry_after is not None:
+            response.headers["Retry-After"] = str(refusal.retry_after)
+        return response
+    token = bearer_token(request.headers, request.query)
+    if token is None:
+        return refuse(ErrorCode.UNAUTHORIZED, "missing token")
+    try:
+        identity = node.verifier.verify(token)
+    except AuthError as exc:
+        return refuse(ErrorCode.UNAUTHORIZED, str(exc))
+    raw_cursor = request.query.get("cursor") or request.headers.get("X-Cursor")
+    try:
+        cursor = parse_cursor(raw_cursor) if raw_cursor else None
+    except ProtocolError as exc:
+        return refuse(ErrorCode.BAD_REQUEST, exc.message)
+    if node.connection_count >= node.config.limit_connections:
+        return refuse(ErrorCode.UNAVAILABLE, "node is full, connect to another")
+    if node.session_count(identity.user) >= node.config.limit_sessions:
+        return refuse(ErrorCode.RATE_LIMITED, "too many sessions for this user")
+    ws = web.WebSocketResponse(
+        protocols=SUBPROTOCOLS,
+        max_msg_size=node.config.limit_frame,
+        # permessage-deflate, when on, is only used with clients that offer it.
+        compress=node.config.compression,
+        # Keepalive pings come from the node's one ticking task, not a timer per
+        # connection (see Session.keepalive); the session answers pings itself.
+        autoping=False,
+    )
+    if not ws.can_prepare(request).ok:
+        return refuse(ErrorCode.BAD_REQUEST, "expected a WebSocket upgrade")
+    return ws, identity, cursor
+
+
 def make_public_app(node: Node) -> web.Application:
     """The application served on the public port."""
     app = web.Application()
 
     async def websocket(request: web.Request) -> web.StreamResponse:
-        if node.draining:
-            return refuse(ErrorCode.UNAVAILABLE, "node is shutting down, connect to another")
-        refusal = node.admission.check(request.remote, origin=request.headers.get("Origin"),
-                                       forwarded_for=request.headers.get("X-Forwarded-For"),
-                                       now=time.monotonic())
-        if refusal is not None:
-            response = refuse(refusal.code, refusal.message)
-            if refusal.retry_after is not None:
-                response.headers["Retry-After"] = str(refusal.retry_after)
-            return response
-        token = bearer_token(request.headers, request.query)
-        if token is None:
-            return refuse(ErrorCode.UNAUTHORIZED, "missing token")
-        try:
-            identity = node.verifier.verify(token)
-        except AuthError as exc:
-            return refuse(ErrorCode.UNAUTHORIZED, str(exc))
-        raw_cursor = request.query.get("cursor") or request.headers.get("X-Cursor")
-        try:
-            cursor = parse_cursor(raw_cursor) if raw_cursor else None
-        except ProtocolError as exc:
-            return refuse(ErrorCode.BAD_REQUEST, exc.message)
-        if node.connection_count >= node.config.limit_connections:
-            return refuse(ErrorCode.UNAVAILABLE, "node is full, connect to another")
-        if node.session_count(identity.user) >= node.config.limit_sessions:
-            return refuse(ErrorCode.RATE_LIMITED, "too many sessions for this user")
-        ws = web.WebSocketResponse(
-            protocols=SUBPROTOCOLS,
-            max_msg_size=node.config.limit_frame,
-            # permessage-deflate, when on, is only used with clients that offer it.
-            compress=node.config.compression,
-            heartbeat=node.config.heartbeat or None,
-        )
-        if not ws.can_prepare(request).ok:
-            return refuse(ErrorCode.BAD_REQUEST, "expected a WebSocket upgrade")
+        admitted = admit(node, request)
+        if isinstance(admitted, web.Response):
+            return admitted
+        # Only what the session needs stays referenced for the connection's life (the
+        # token and its claims were admit's): this frame lives as long as the socket.
+        ws, identity, cursor = admitted
         await node.serve_session(request, ws, identity, cursor)
         return ws
 

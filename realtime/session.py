@@ -72,8 +72,8 @@ class Session:
 
     # Thousands per node: slots keep each one small.
     __slots__ = ("_bucket", "_hub", "_in_flight", "_limits", "_messaging", "_node_id",
-                 "_services", "_snapshot_moved", "_snapshot_of", "_strikes", "_verifier",
-                 "_ws", "codec", "exp", "feed", "id", "queue", "user")
+                 "_services", "_silent", "_snapshot_moved", "_snapshot_of", "_strikes",
+                 "_verifier", "_ws", "codec", "exp", "feed", "id", "queue", "user")
 
     def __init__(
         self,
@@ -105,6 +105,8 @@ class Session:
         self._verifier = verifier
         self._bucket = TokenBucket(limits.rate, limits.burst, time.monotonic())
         self._strikes = 0
+        self._silent = 0
+        """Keepalive ticks since the client last sent anything (see :meth:`keepalive`)."""
         self._in_flight: set[asyncio.Task[None]] | None = None
         """Sends awaiting their commit (made on the first send)."""
         self.queue = SendQueue(ws, max_bytes=limits.max_queue, on_overflow=self._too_slow)
@@ -127,7 +129,19 @@ class Session:
                               cursor=format_cursor(head), limits=self._limits.as_welcome()))
             if cursor is not None:
                 await self.feed.replay(cursor, request_id=None)
-            await self._read_loop()
+            # The read loop is inline, not a method: one coroutine frame less for each of
+            # tens of thousands of idle connections.
+            async for msg in self._ws:
+                self._silent = 0
+                kind = msg.type
+                if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                    await self._on_data(msg.data)
+                elif kind is WSMsgType.PING:
+                    self.queue.pong(msg.data)
+                elif kind is WSMsgType.ERROR:
+                    break
+                if self.queue.closing:
+                    break
         except (RequestError, BrokerUnavailable, PresenceUnavailable) as exc:
             # A dependency is down at connect: tell the client to come back.
             log.warning("session %s: %s", self.id, exc)
@@ -187,16 +201,21 @@ class Session:
                  self._limits.max_queue)
         self.close(CloseCode.TRY_AGAIN_LATER, "too slow: reconnect and sync")
 
-    # -- input -----------------------------------------------------------------------
+    def keepalive(self) -> None:
+        """Called by the node every half keepalive interval: a client silent for two
+        ticks is pinged, and one still silent at the next tick is closed (1013).
 
-    async def _read_loop(self) -> None:
-        async for msg in self._ws:
-            if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-                await self._on_data(msg.data)
-            elif msg.type is WSMsgType.ERROR:
-                break
-            if self.queue.closing:
-                break
+        Any frame counts as an answer, a pong or not. One task ticking every session
+        costs less, in memory and CPU, than a timer per connection.
+        """
+        self._silent += 1
+        if self._silent == 2:
+            self.queue.ping()
+        elif self._silent > 2:
+            log.info("session %s: no answer to a keepalive ping, closing", self.id)
+            self.close(CloseCode.TRY_AGAIN_LATER, "no answer to ping: reconnect and sync")
+
+    # -- input -----------------------------------------------------------------------
 
     async def _on_data(self, data: bytes | str) -> None:
         # Every frame spends a token, malformed ones too: a flood of garbage is a flood.
