@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -50,6 +51,10 @@ class Channel:
 
     def _readable(self) -> None:
         assert self._conn is not None
+        # uvloop makes a watched descriptor non-blocking, and Connection.recv() then
+        # fails with BlockingIOError on a message that has only partly arrived (a large
+        # result): the worker looked dead. Once a message starts, read all of it.
+        os.set_blocking(self._conn.fileno(), True)
         try:
             while self._conn.poll():
                 self._inbox.put_nowait(self._conn.recv())

@@ -89,10 +89,12 @@ def _serve(config: Config) -> int:
 
 
 async def _run_node(config: Config) -> None:
+    from realtime.gc_tuning import tune_for_serving
     from realtime.node import Node
 
     node = Node(config)
     await node.start()
+    tune_for_serving()
     print(f"serving {node.ws_url} (api {node.api_url}), node {node.id}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -147,6 +147,14 @@ class PostgresStore(Store):
             batch_window=batch_window,
             unavailable=is_unavailable,
         )
+        # Every disconnect stores a last-seen time: after a node restart, thousands at once.
+        self._last_seen: GroupCommit[tuple[str, int], None] = GroupCommit(
+            "postgres-last-seen",
+            self._commit_last_seen,
+            batch_max=batch_max,
+            batch_window=batch_window,
+            unavailable=is_unavailable,
+        )
 
     @property
     def batch_sizes(self) -> Counter[int]:
@@ -196,6 +204,7 @@ class PostgresStore(Store):
             raise
         self._appends.start()
         self._likes.start()
+        self._last_seen.start()
 
     async def close(self) -> None:
         """Commit every queued append, stop the writer task, close the pool.
@@ -215,6 +224,7 @@ class PostgresStore(Store):
             # Order: the writers commit what is queued, then the pool closes.
             await self._appends.close()
             await self._likes.close()
+            await self._last_seen.close()
         finally:
             await self._release_append_connection()
             await self._release()
@@ -464,8 +474,10 @@ class PostgresStore(Store):
     # -- presence ------------------------------------------------------------------------
 
     async def set_last_seen(self, user: str, ts: int) -> None:
-        async with self._connection("set_last_seen") as conn:
-            await social.set_last_seen(conn, user, ts)
+        # Also while closing: sessions that end during a drain still store theirs.
+        if self._state is not _State.OPEN and self._state is not _State.CLOSING:
+            raise StoreUnavailable("the store is closed")
+        await self._last_seen.submit((user, ts))
 
     async def last_seen(self, users: Sequence[str]) -> dict[str, int]:
         async with self._connection("last_seen") as conn:
@@ -497,6 +509,10 @@ class PostgresStore(Store):
                 await self._pool.release(conn)
             except Exception:
                 log.debug("postgres store: releasing a connection failed", exc_info=True)
+
+    async def _commit_last_seen(self, items: Sequence[tuple[str, int]]) -> list[None]:
+        async with self._connection("set_last_seen") as conn:
+            return await social.last_seen_batch(conn, items)
 
     async def _commit_likes(self, items: Sequence[tuple[str, str, bool]]) -> list[LikeChange]:
         async with self._connection("set_like") as conn:

@@ -134,12 +134,29 @@ async def devices_of(conn: asyncpg.Connection, users: Sequence[str]) -> list[Dev
 
 async def set_last_seen(conn: asyncpg.Connection, user: str, ts: int) -> None:
     """Remember ``ts`` as ``user``'s last-seen time unless a later one is stored."""
+    await last_seen_batch(conn, [(user, ts)])
+
+
+async def last_seen_batch(conn: asyncpg.Connection,
+                          items: Sequence[tuple[str, int]]) -> list[None]:
+    """:func:`set_last_seen` for each ``(user, ts)`` of ``items``, in one statement.
+
+    A statement may not update one row twice, so each user's latest ``ts`` goes alone;
+    users go in sorted order, so two nodes' batches lock shared rows in the same order
+    and cannot deadlock.
+    """
+    latest: dict[str, int] = {}
+    for user, ts in items:
+        if ts > latest.get(user, ts - 1):
+            latest[user] = ts
+    users = sorted(latest)
     await conn.execute(
-        "INSERT INTO last_seen (user_id, ts) VALUES ($1, $2) ON CONFLICT (user_id)"
-        " DO UPDATE SET ts = GREATEST(last_seen.ts, EXCLUDED.ts)",
-        user,
-        ts,
+        "INSERT INTO last_seen (user_id, ts) SELECT * FROM unnest($1::text[], $2::bigint[])"
+        " ON CONFLICT (user_id) DO UPDATE SET ts = GREATEST(last_seen.ts, EXCLUDED.ts)",
+        users,
+        [latest[user] for user in users],
     )
+    return [None] * len(items)
 
 
 async def last_seen(conn: asyncpg.Connection, users: Sequence[str]) -> dict[str, int]:

@@ -107,6 +107,18 @@ async def test_last_seen_only_of_users_ever_seen(store: Store) -> None:
     assert await store.last_seen(["alice", "bob"]) == {"alice": 1_000}
 
 
+async def test_last_seen_of_concurrent_disconnects_keeps_each_users_latest(
+        store: Store) -> None:
+    # Together, these may share one batch: one user twice, in both orders.
+    await asyncio.gather(
+        store.set_last_seen("alice", 2_000), store.set_last_seen("alice", 1_000),
+        store.set_last_seen("bob", 5_000), store.set_last_seen("carol", 7_000),
+        store.set_last_seen("carol", 9_000),
+    )
+    assert await store.last_seen(["alice", "bob", "carol"]) == {
+        "alice": 2_000, "bob": 5_000, "carol": 9_000}
+
+
 async def test_last_seen_never_moves_backwards(store: Store) -> None:
     await store.set_last_seen("alice", 2_000)
     await store.set_last_seen("alice", 1_000)
