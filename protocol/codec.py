@@ -117,15 +117,16 @@ class Codec(abc.ABC):
         return self._decode(self._server_decoder, _SERVER_TAGS, data)  # type: ignore[no-any-return]
 
     @abc.abstractmethod
-    def encode_server(self, frame: ServerFrame) -> bytes | str:
-        """Encode a frame for sending to a client, as a text or binary payload."""
+    def encode_server(self, frame: ServerFrame) -> bytes:
+        """Encode a frame for sending to a client, as the payload of a text frame
+        (UTF-8) or a binary one, as :attr:`binary` says."""
 
     @abc.abstractmethod
     def encode_client(self, frame: ClientFrame) -> bytes | str:
         """Encode a frame for sending to a server, as a text or binary payload."""
 
     @abc.abstractmethod
-    def with_field(self, encoded: bytes | str, key: str, value: str) -> bytes | str:
+    def with_field(self, encoded: bytes | str, key: str, value: str) -> bytes:
         """Add a string field to an encoded server frame that lacks it.
 
         This lets a frame shared by many recipients be encoded once, and a per-recipient
@@ -179,14 +180,18 @@ class JsonCodec(Codec):
     _server_decoder = msgspec.json.Decoder(ServerFrame)
     _envelope_decoder = msgspec.json.Decoder(_Envelope)
 
-    def encode_server(self, frame: ServerFrame) -> str:
-        """Encode a frame for a client, as the text of a text frame."""
-        return self._encoder.encode(frame).decode()
+    def encode_server(self, frame: ServerFrame) -> bytes:
+        """Encode a frame for a client, as the UTF-8 payload of a text frame.
 
-    def with_field(self, encoded: bytes | str, key: str, value: str) -> str:
-        assert isinstance(encoded, str) and encoded.endswith("}")
-        return f"{encoded[:-1]},{self._encoder.encode(key).decode()}:" \
-               f"{self._encoder.encode(value).decode()}}}"
+        Bytes, not ``str``: the socket sends bytes, and a frame that went through
+        ``str`` would be copied twice more on its way out.
+        """
+        return self._encoder.encode(frame)
+
+    def with_field(self, encoded: bytes | str, key: str, value: str) -> bytes:
+        assert isinstance(encoded, bytes) and encoded.endswith(b"}")
+        encode = self._encoder.encode
+        return b"".join((encoded[:-1], b",", encode(key), b":", encode(value), b"}"))
 
     def encode_client(self, frame: ClientFrame) -> str:
         """Encode a frame for a server, as the text of a text frame."""

@@ -116,13 +116,13 @@ class Delivery:
 
     def __init__(self, event: Event) -> None:
         self.event = event
-        self._frames: dict[tuple[str, bool], bytes | str] = {}
+        self._frames: dict[tuple[str, bool], bytes] = {}
 
     @property
     def origin(self) -> str | None:
         return self.event.origin
 
-    def encoded(self, codec: Codec, user: str) -> bytes | str:
+    def encoded(self, codec: Codec, user: str) -> bytes:
         """The frame as ``user``'s session speaking ``codec`` must receive it."""
         event = self.event
         own = isinstance(event, MessageEvent) and event.sender == user

@@ -153,7 +153,7 @@ class Feed:
             self._seqs[thread] = last
         return last
 
-    def _put_message(self, encoded: bytes | str, thread: str, seq: int, pos: int) -> None:
+    def _put_message(self, encoded: bytes, thread: str, seq: int, pos: int) -> None:
         """Queue a message frame (encoded without its cursor) with this feed's cursor."""
         self._seqs[thread] = seq
         tracker = self._cursor

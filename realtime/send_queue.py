@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from protocol.errors import CloseCode
 
@@ -32,27 +32,29 @@ log = logging.getLogger(__name__)
 class SendQueue:
     """Frames waiting to be written to one WebSocket, at most ``max_bytes`` of them.
 
-    Sizes count characters for text frames and bytes for binary ones: close enough to
-    bound memory without encoding twice.
+    Every frame is an encoded payload, sent as a binary frame when ``binary``, else as
+    a text frame (the payload is then UTF-8).
     """
 
     __slots__ = ("_close", "_close_timeout", "_closed", "_items", "_max_bytes",
-                 "_on_overflow", "_roomy", "_size", "_unfinished", "_write_deadline",
-                 "_writer", "_ws")
+                 "_on_overflow", "_opcode", "_roomy", "_size", "_unfinished",
+                 "_write_deadline", "_writer", "_ws")
 
     def __init__(
         self,
         ws: web.WebSocketResponse,
         *,
+        binary: bool,
         max_bytes: int,
         on_overflow: Callable[[], None],
         close_timeout: float = 2.0,
     ) -> None:
         self._ws = ws
+        self._opcode = WSMsgType.BINARY if binary else WSMsgType.TEXT
         self._max_bytes = max_bytes
         self._on_overflow = on_overflow
         self._close_timeout = close_timeout
-        self._items: deque[bytes | str] | None = None
+        self._items: deque[bytes] | None = None
         self._size = 0
         self._writer: asyncio.Task[None] | None = None
         self._roomy: asyncio.Event | None = None
@@ -73,7 +75,7 @@ class SendQueue:
     def closing(self) -> bool:
         return self._close is not None
 
-    def put(self, data: bytes | str) -> bool:
+    def put(self, data: bytes) -> bool:
         """Queue a frame. Returns False (and drops it) when closing or over the limit."""
         if self._close is not None:
             return False
@@ -136,9 +138,8 @@ class SendQueue:
         if self._writer is None and self._close is None and not self._closed:
             self._drive(self._ws.pong(data))
 
-    def _write_now(self, data: bytes | str) -> None:
-        self._drive(self._ws.send_str(data) if isinstance(data, str)
-                    else self._ws.send_bytes(data))
+    def _write_now(self, data: bytes) -> None:
+        self._drive(self._ws.send_frame(data, self._opcode))
 
     def _drive(self, write: Coroutine[Any, Any, None]) -> None:
         """Run a write of aiohttp's in this step; a write that must wait goes on in the
@@ -206,10 +207,7 @@ class SendQueue:
                 while items:
                     data = items.popleft()
                     self._size -= len(data)
-                    if isinstance(data, str):
-                        await ws.send_str(data)
-                    else:
-                        await ws.send_bytes(data)
+                    await ws.send_frame(data, self._opcode)
                     if self._roomy is not None and self._size <= self._max_bytes // 2:
                         self._roomy.set()
         finally:

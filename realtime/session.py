@@ -109,7 +109,8 @@ class Session:
         """Keepalive ticks since the client last sent anything (see :meth:`keepalive`)."""
         self._in_flight: set[asyncio.Task[None]] | None = None
         """Sends awaiting their commit (made on the first send)."""
-        self.queue = SendQueue(ws, max_bytes=limits.max_queue, on_overflow=self._too_slow)
+        self.queue = SendQueue(ws, binary=codec.binary, max_bytes=limits.max_queue,
+                               on_overflow=self._too_slow)
         self.feed = Feed(user=user, codec=codec, queue=self.queue, messaging=self._messaging,
                          watermark=watermark, too_far=self._too_slow)
 

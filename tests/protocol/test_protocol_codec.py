@@ -72,8 +72,8 @@ def test_codec_for_defaults_to_json(subprotocol: str | None, expected: Codec) ->
     assert codec_for(subprotocol) is expected
 
 
-def test_json_codec_encodes_text_and_msgpack_encodes_bytes() -> None:
-    assert isinstance(JSON.encode_server(Ack(id=1)), str)
+def test_json_payloads_go_in_text_frames_and_msgpack_in_binary_ones() -> None:
+    assert isinstance(JSON.encode_server(Ack(id=1)), bytes)  # the UTF-8 of a text frame
     assert not JSON.binary
     assert isinstance(MSGPACK.encode_server(Ack(id=1)), bytes)
     assert MSGPACK.binary
