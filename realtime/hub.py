@@ -14,7 +14,7 @@ from typing import Protocol
 import msgspec
 
 from realtime.broker.base import Broker
-from realtime.broker.channels import parse_channel, topic_channel, user_channel
+from realtime.broker.channels import topic_channel, user_channel
 from realtime.events import Delivery, decode_event
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class Hub:
         self._by_user: dict[str, list[LocalSession]] = {}
         self._by_topic: dict[str, set[LocalSession]] = {}
         self._topics_of: dict[LocalSession, set[str]] = {}
+        # The same containers by channel name: a publication is routed with one lookup.
+        self._by_channel: dict[str, list[LocalSession] | set[LocalSession]] = {}
         # A publication to many local users arrives once per channel with the same bytes
         # (in-process) or equal bytes (Redis): decode and encode it once for all of them.
         self._last_data: bytes | None = None
@@ -52,8 +54,9 @@ class Hub:
         """Register ``session``; returns once its user's publications reach this node."""
         sessions = self._by_user.get(session.user)
         if sessions is None:
-            self._by_user[session.user] = [session]
-            await self._broker.subscribe(user_channel(session.user))
+            channel = user_channel(session.user)
+            self._by_user[session.user] = self._by_channel[channel] = [session]
+            await self._broker.subscribe(channel)
         elif session not in sessions:
             sessions.append(session)
 
@@ -67,16 +70,18 @@ class Hub:
             return
         sessions.remove(session)
         if not sessions:
-            del self._by_user[session.user]
-            await self._broker.unsubscribe(user_channel(session.user))
+            channel = user_channel(session.user)
+            del self._by_user[session.user], self._by_channel[channel]
+            await self._broker.unsubscribe(channel)
 
     async def follow(self, session: LocalSession, topic: str) -> None:
         """Deliver ``topic``'s publications to ``session`` too. Idempotent."""
         self._topics_of.setdefault(session, set()).add(topic)
         sessions = self._by_topic.get(topic)
         if sessions is None:
-            self._by_topic[topic] = {session}
-            await self._broker.subscribe(topic_channel(topic))
+            channel = topic_channel(topic)
+            self._by_topic[topic] = self._by_channel[channel] = {session}
+            await self._broker.subscribe(channel)
         else:
             sessions.add(session)
 
@@ -92,8 +97,9 @@ class Hub:
             return
         sessions.discard(session)
         if not sessions:
-            del self._by_topic[topic]
-            await self._broker.unsubscribe(topic_channel(topic))
+            channel = topic_channel(topic)
+            del self._by_topic[topic], self._by_channel[channel]
+            await self._broker.unsubscribe(channel)
 
     def topics_of(self, session: LocalSession) -> frozenset[str]:
         """The topics ``session`` follows."""
@@ -116,18 +122,17 @@ class Hub:
     # -- broker handler --------------------------------------------------------------
 
     def publication(self, channel: str, data: bytes) -> None:
-        parsed = parse_channel(channel)
-        if parsed is None:
-            return
-        kind, name = parsed
-        sessions = (self._by_user if kind == "user" else self._by_topic).get(name)
+        sessions = self._by_channel.get(channel)
         if not sessions:
             return
         delivery = self._decode(data)
         if delivery is None:
             return
-        for session in list(sessions):
-            if session.id != delivery.origin:
+        origin = delivery.origin
+        # No copy: deliver() never waits, and only attach/detach/follow/unfollow (which
+        # do) change these containers.
+        for session in sessions:
+            if session.id != origin:
                 session.deliver(delivery)
 
     def broker_reset(self) -> None:

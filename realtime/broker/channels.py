@@ -19,13 +19,3 @@ def topic_channel(topic: str) -> str:
     """The channel of a followed topic (``post:<id>``, ``presence:<user>``)."""
     return f"{_TOPIC}{topic}}}"
 
-
-def parse_channel(channel: str) -> tuple[str, str] | None:
-    """``("user", id)`` or ``("topic", name)`` for a channel of ours, else None."""
-    if not channel.endswith("}"):
-        return None
-    if channel.startswith(_USER):
-        return "user", channel[len(_USER) : -1]
-    if channel.startswith(_TOPIC):
-        return "topic", channel[len(_TOPIC) : -1]
-    return None
