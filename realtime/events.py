@@ -112,11 +112,12 @@ def message_frame(event: MessageEvent, *, with_cid: bool, cursor: bool = False) 
 class Delivery:
     """One decoded event on its way to this node's sessions, with its encodings cached."""
 
-    __slots__ = ("_frames", "event")
+    __slots__ = ("_frames", "_with_cursor", "event")
 
     def __init__(self, event: Event) -> None:
         self.event = event
         self._frames: dict[tuple[str, bool], bytes] = {}
+        self._with_cursor: dict[tuple[str, bool], tuple[str, bytes]] | None = None
 
     @property
     def origin(self) -> str | None:
@@ -131,6 +132,25 @@ class Delivery:
         if data is None:
             data = codec.encode_server(self._frame(own))
             self._frames[key] = data
+        return data
+
+    def encoded_with_cursor(self, codec: Codec, user: str, cursor: str) -> bytes:
+        """:meth:`encoded` with ``cursor`` added (a ``message`` frame's last field).
+
+        On one node, every member who receives a message gets the same cursor (its
+        position): the frame is then made once for all of them. Only the last cursor
+        is kept, so sessions with cursors of their own (in a cluster) cost no memory.
+        """
+        event = self.event
+        key = (codec.subprotocol, isinstance(event, MessageEvent) and event.sender == user)
+        if self._with_cursor is None:
+            self._with_cursor = {}
+        else:
+            cached = self._with_cursor.get(key)
+            if cached is not None and cached[0] == cursor:
+                return cached[1]
+        data = codec.with_field(self.encoded(codec, user), "cursor", cursor)
+        self._with_cursor[key] = (cursor, data)
         return data
 
     def _frame(self, own: bool) -> Any:

@@ -139,12 +139,17 @@ class Feed:
             self._repairs.add(task)
             task.add_done_callback(self._repairs.discard)
             return
-        self._put_message(delivery.encoded(self._codec, self.user), event.thread, event.seq,
-                          event.pos)
+        self._seqs[event.thread] = event.seq
+        tracker = self._cursor
+        tracker.delivered(event.thread, event.seq, event.pos,
+                          0 if tracker.ordered else self._watermark.settled())
+        self._queue.put(delivery.encoded_with_cursor(self._codec, self.user, tracker.text))
 
     def _last_seq(self, thread: str) -> int | None:
         """The last seq of ``thread`` this device has: delivered to it, or acked to it."""
         last = self._seqs.get(thread)
+        if not self._acked:
+            return last  # a device that never sent (most of a group's members)
         own = self._acked.get(thread)
         if last is not None and own:
             while last + 1 in own:
@@ -154,7 +159,8 @@ class Feed:
         return last
 
     def _put_message(self, encoded: bytes, thread: str, seq: int, pos: int) -> None:
-        """Queue a message frame (encoded without its cursor) with this feed's cursor."""
+        """Queue a message frame (encoded without its cursor) with this feed's cursor
+        (live deliveries do the same in :meth:`_deliver_live`, sharing the encoding)."""
         self._seqs[thread] = seq
         tracker = self._cursor
         tracker.delivered(thread, seq, pos, 0 if tracker.ordered else self._watermark.settled())

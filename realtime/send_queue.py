@@ -81,7 +81,7 @@ class SendQueue:
             return False
         if self._writer is None and not self._closed:
             # Nothing queued (the writer drains the queue before it ends): write now.
-            self._write_now(data)
+            self._drive(self._ws.send_frame(data, self._opcode))
             return True
         size = len(data)
         if self._size + size > self._max_bytes:
@@ -137,9 +137,6 @@ class SendQueue:
         """Answer a client's ping now, unless frames are waiting or the queue is closing."""
         if self._writer is None and self._close is None and not self._closed:
             self._drive(self._ws.pong(data))
-
-    def _write_now(self, data: bytes) -> None:
-        self._drive(self._ws.send_frame(data, self._opcode))
 
     def _drive(self, write: Coroutine[Any, Any, None]) -> None:
         """Run a write of aiohttp's in this step; a write that must wait goes on in the
