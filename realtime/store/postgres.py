@@ -147,6 +147,10 @@ class PostgresStore(Store):
             batch_window=batch_window,
             unavailable=is_unavailable,
         )
+        self._heads: GroupCommit[None, int] = GroupCommit(
+            "postgres-heads", self._read_heads, batch_max=100_000, batch_window=0,
+            unavailable=is_unavailable,
+        )
         # Every disconnect stores a last-seen time: after a node restart, thousands at once.
         self._last_seen: GroupCommit[tuple[str, int], None] = GroupCommit(
             "postgres-last-seen",
@@ -205,6 +209,7 @@ class PostgresStore(Store):
         self._appends.start()
         self._likes.start()
         self._last_seen.start()
+        self._heads.start()
 
     async def close(self) -> None:
         """Commit every queued append, stop the writer task, close the pool.
@@ -225,6 +230,7 @@ class PostgresStore(Store):
             await self._appends.close()
             await self._likes.close()
             await self._last_seen.close()
+            await self._heads.close()
         finally:
             await self._release_append_connection()
             await self._release()
@@ -403,9 +409,18 @@ class PostgresStore(Store):
         return [row_to_message(row) for row in rows]
 
     async def head(self) -> int:
+        # Every connection asks for "now" once: callers queued together share one read,
+        # which starts after each of them asked, so each gets a head at least as new as
+        # its call (what a welcome cursor needs).
+        if self._state is not _State.OPEN and self._state is not _State.CLOSING:
+            raise StoreUnavailable("the store is closed")
+        return await self._heads.submit(None)
+
+    async def _read_heads(self, callers: Sequence[None]) -> list[int]:
         # The counter only ever advances by the messages a batch stored, in the same
         # transaction: it is the largest committed pos.
-        return int(await self._fetchval("head", "SELECT last FROM positions"))
+        head = int(await self._fetchval("head", "SELECT last FROM positions"))
+        return [head] * len(callers)
 
     # -- read pointers -------------------------------------------------------------------
 

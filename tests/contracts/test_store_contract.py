@@ -325,6 +325,18 @@ async def test_head(store: Store) -> None:
     assert await store.messages_after("alice", await store.head(), 10) == []
 
 
+async def test_a_head_asked_for_after_a_commit_covers_it(store: Store) -> None:
+    # Concurrent readers of the head may share a read: never one older than their call.
+    ab = await store.ensure_dm("alice", "bob")
+
+    async def commit_then_ask(i: int) -> tuple[int, int]:
+        appended = await store.append(new(ab, "alice", f"m{i}"))
+        return appended.message.pos, await store.head()
+
+    for committed, head in await asyncio.gather(*(commit_then_ask(i) for i in range(50))):
+        assert head >= committed
+
+
 # -- read pointers and thread lists ------------------------------------------------------
 
 
