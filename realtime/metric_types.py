@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
@@ -46,24 +47,41 @@ class HistogramChild:
         self.sum += value
 
 
-class LoopCounter(Collector):
+ChildT = TypeVar("ChildT", CounterChild, HistogramChild)
+
+
+class _Labelled(Collector, Generic[ChildT]):
+    """A metric's series by label values, made on first use and registered once."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
+                 register: bool) -> None:
+        self.name = name
+        self._documentation = documentation
+        self._labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], ChildT] = {}
+        if register:
+            REGISTRY.register(self)
+
+    def labels(self, **labels: str) -> ChildT:
+        key = tuple(str(labels[name]) for name in self._labelnames)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._new_child()
+        return child
+
+    def _new_child(self) -> ChildT:
+        raise NotImplementedError
+
+
+class LoopCounter(_Labelled[CounterChild]):
     """A counter with optional labels, for code that runs on the event loop thread only."""
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), *,
                  register: bool = True) -> None:
-        self.name = name
-        self._documentation = documentation
-        self._labelnames = tuple(labelnames)
-        self._children: dict[tuple[str, ...], CounterChild] = {}
-        if register:
-            REGISTRY.register(self)
+        super().__init__(name, documentation, labelnames, register)
 
-    def labels(self, **labels: str) -> CounterChild:
-        key = tuple(str(labels[name]) for name in self._labelnames)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = CounterChild()
-        return child
+    def _new_child(self) -> CounterChild:
+        return CounterChild()
 
     def inc(self, amount: float = 1.0) -> None:
         self.labels().inc(amount)
@@ -78,25 +96,16 @@ class LoopCounter(Collector):
         return [family]
 
 
-class LoopHistogram(Collector):
+class LoopHistogram(_Labelled[HistogramChild]):
     """A histogram with optional labels, for code that runs on the event loop thread only."""
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), *,
                  buckets: Sequence[float], register: bool = True) -> None:
-        self.name = name
-        self._documentation = documentation
-        self._labelnames = tuple(labelnames)
         self._bounds = tuple(sorted(float(b) for b in buckets if b != _INF))
-        self._children: dict[tuple[str, ...], HistogramChild] = {}
-        if register:
-            REGISTRY.register(self)
+        super().__init__(name, documentation, labelnames, register)
 
-    def labels(self, **labels: str) -> HistogramChild:
-        key = tuple(str(labels[name]) for name in self._labelnames)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = HistogramChild(self._bounds)
-        return child
+    def _new_child(self) -> HistogramChild:
+        return HistogramChild(self._bounds)
 
     def observe(self, value: float) -> None:
         self.labels().observe(value)
