@@ -504,7 +504,8 @@ class PostgresStore(Store):
         # The append writer keeps its connection between batches: taking one from the
         # pool and giving it back cost as much CPU as the batch itself at small sizes.
         conn = self._append_conn
-        if conn is None or conn.is_closed():
+        if conn is None or not _usable(conn):
+            self._append_conn = None
             if self._pool is None:
                 raise StoreUnavailable("the store is closed")
             with unavailable("append"):
@@ -552,6 +553,15 @@ class PostgresStore(Store):
     async def _fetchval(self, what: str, query: str, *args: Any) -> Any:
         async with self._connection(what) as conn:
             return await conn.fetchval(query, *args)
+
+
+def _usable(conn: asyncpg.Connection) -> bool:
+    """Whether a connection taken from the pool can still run statements."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:
+        # The pool took it back when the server ended it: it is the pool's again.
+        return False
 
 
 class _Acquired:
