@@ -18,7 +18,8 @@ from protocol.errors import CloseCode
 from realtime.node import Node
 from tests.fixtures.node import NodeFactory
 
-HEARTBEAT = 0.3
+HEARTBEAT = 1.0
+"""Seconds: pings come after 0.5-1 s of silence, the close 0.5 s after an unanswered one."""
 WAIT = 10.0
 
 
