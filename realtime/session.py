@@ -51,7 +51,7 @@ from realtime.auth import AuthError, TokenVerifier
 from realtime.broker.base import BrokerUnavailable
 from realtime.errors import RequestError, unavailable
 from realtime.events import Delivery, LikesCount, PresenceChange
-from realtime.feed import Feed
+from realtime.feed import Feed, State
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
 from realtime.send_queue import SendQueue
@@ -209,6 +209,11 @@ class Session:
         Any frame counts as an answer, a pong or not. One task ticking every session
         costs less, in memory and CPU, than a timer per connection.
         """
+        if self.feed.state is State.SYNCING:
+            # A replay holds the read loop, so answers to pings go unread meanwhile; a
+            # client that is gone shows by its backlog (the send queue's limit) instead.
+            self._silent = 0
+            return
         self._silent += 1
         if self._silent == 2:
             self.queue.ping()
