@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from presence.presence import Presence, PresenceUnavailable
@@ -28,6 +28,11 @@ from presence.presence import Presence, PresenceUnavailable
 log = logging.getLogger(__name__)
 
 INDEX = "rt:presence:leases"
+
+POOL_CONNECTIONS = 50
+"""Connections to Redis a node's presence uses at most; further commands wait."""
+POOL_TIMEOUT = 5.0
+"""Seconds a command may wait for a free connection before presence is unavailable."""
 
 # The sets also expire as keys (relative, by Redis's own clock) so that nothing is left
 # behind if every node stops; leases are decided by the scores alone.
@@ -222,7 +227,10 @@ async def _connect(url: str) -> Redis:
     scheme, sep, rest = url.partition("://")
     if scheme.endswith("+cluster"):
         return _cluster(f"{scheme.removesuffix('+cluster')}{sep}{rest}")
-    plain = Redis.from_url(url, health_check_interval=10)
+    # A pool that makes callers wait for a connection: redis-py's default one raises
+    # "Too many connections" past 100, which a burst of session cleanups reached.
+    plain = Redis.from_pool(BlockingConnectionPool.from_url(
+        url, max_connections=POOL_CONNECTIONS, timeout=POOL_TIMEOUT, health_check_interval=10))
     try:
         info = await plain.info("cluster")
     except BaseException:

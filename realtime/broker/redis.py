@@ -41,6 +41,11 @@ CONNECT_TIMEOUT = 2.0
 COMMAND_TIMEOUT = 5.0
 """Seconds a publish or ping may wait for Redis before it counts as unavailable."""
 
+PUBLISH_CONNECTIONS = 50
+"""Connections a node publishes on at most. Publishes past them wait for one (up to
+``COMMAND_TIMEOUT``): redis-py's default pool raises "Too many connections" instead, and
+under load the node dropped publications that way."""
+
 UnavailableErrors = (RedisError, RedisClusterException, OSError, TimeoutError)
 """What redis-py raises when a server cannot be reached or cannot serve."""
 
@@ -241,13 +246,15 @@ async def open_engine(url: str, name: str, events: PubSubEvents) -> RedisEngine:
     scheme, sep, rest = url.partition("://")
     if scheme in CLUSTER_SCHEMES:
         return await _open_cluster(f"{CLUSTER_SCHEMES[scheme]}{sep}{rest}", name, events)
-    publisher = aioredis.Redis.from_url(
+    publisher = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=PUBLISH_CONNECTIONS,
+        timeout=COMMAND_TIMEOUT,
         retry=publisher_retry(),
         socket_connect_timeout=CONNECT_TIMEOUT,
         socket_timeout=COMMAND_TIMEOUT,
         client_name=name,
-    )
+    ))
     try:
         info = await publisher.info("cluster")
     except BaseException:
