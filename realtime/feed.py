@@ -139,11 +139,8 @@ class Feed:
             self._repairs.add(task)
             task.add_done_callback(self._repairs.discard)
             return
-        self._seqs[event.thread] = event.seq
-        tracker = self._cursor
-        tracker.delivered(event.thread, event.seq, event.pos,
-                          0 if tracker.ordered else self._watermark.settled())
-        self._queue.put(delivery.encoded_with_cursor(self._codec, self.user, tracker.text))
+        cursor = self._advance(event.thread, event.seq, event.pos)
+        self._queue.put(delivery.encoded_with_cursor(self._codec, self.user, cursor))
 
     def _last_seq(self, thread: str) -> int | None:
         """The last seq of ``thread`` this device has: delivered to it, or acked to it."""
@@ -159,12 +156,16 @@ class Feed:
         return last
 
     def _put_message(self, encoded: bytes, thread: str, seq: int, pos: int) -> None:
-        """Queue a message frame (encoded without its cursor) with this feed's cursor
-        (live deliveries do the same in :meth:`_deliver_live`, sharing the encoding)."""
+        """Queue a message frame (encoded without its cursor) with this feed's cursor."""
+        self._queue.put(self._codec.with_field(encoded, "cursor",
+                                               self._advance(thread, seq, pos)))
+
+    def _advance(self, thread: str, seq: int, pos: int) -> str:
+        """Record that message ``seq`` of ``thread`` goes out; return the cursor after it."""
         self._seqs[thread] = seq
         tracker = self._cursor
         tracker.delivered(thread, seq, pos, 0 if tracker.ordered else self._watermark.settled())
-        self._queue.put(self._codec.with_field(encoded, "cursor", tracker.text))
+        return tracker.text
 
     async def _repair(self, thread: str, last: int, upto: int) -> None:
         """Send ``thread``'s messages after ``last`` and before ``upto`` from the store,

@@ -132,14 +132,10 @@ async def devices_of(conn: asyncpg.Connection, users: Sequence[str]) -> list[Dev
 # -- last seen ---------------------------------------------------------------------------
 
 
-async def set_last_seen(conn: asyncpg.Connection, user: str, ts: int) -> None:
-    """Remember ``ts`` as ``user``'s last-seen time unless a later one is stored."""
-    await last_seen_batch(conn, [(user, ts)])
-
-
 async def last_seen_batch(conn: asyncpg.Connection,
                           items: Sequence[tuple[str, int]]) -> list[None]:
-    """:func:`set_last_seen` for each ``(user, ts)`` of ``items``, in one statement.
+    """Remember each ``(user, ts)`` of ``items`` as that user's last-seen time unless a
+    later one is stored, in one statement.
 
     A statement may not update one row twice, so each user's latest ``ts`` goes alone;
     users go in sorted order, so two nodes' batches lock shared rows in the same order
