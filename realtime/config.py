@@ -49,6 +49,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", str, "", "postgresql://... or sqlite:///path (unset: SQLite file)",
             True),
     Setting("redis_url", str, "", "Redis for a cluster (unset: in-process, one node)", True),
+    Setting("commit_window", float, 0.010,
+            "seconds a message may wait for others to share its PostgreSQL commit "
+            "(group commit; larger: fewer, bigger commits)"),
     Setting("fcm_credentials", str, "", "FCM service-account JSON file (unset: push off)"),
     Setting("fcm_endpoint", str, "", "base URL of the FCM HTTP v1 API (emulators, tests)"),
     Setting("limit_frame", int, _LIMITS.max_frame, "largest frame accepted, bytes"),
@@ -103,6 +106,7 @@ class Config:
     data_dir: str = "./data"
     database_url: str = ""
     redis_url: str = ""
+    commit_window: float = 0.010
     fcm_credentials: str = ""
     fcm_endpoint: str = ""
     limit_frame: int = _LIMITS.max_frame

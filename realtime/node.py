@@ -57,7 +57,7 @@ def make_store(config: Config) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from realtime.store.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, batch_window=config.commit_window)
     from realtime.store.sqlite import SqliteStore
 
     if url.startswith("sqlite:///"):

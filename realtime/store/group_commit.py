@@ -6,8 +6,12 @@ and hands the batch to a commit function, which returns one outcome per item, in
 order: a result, or the :class:`StoreError` of that item alone. An exception from the
 commit function fails every item of the batch (as :class:`StoreUnavailable`).
 
-Only an idle writer waits ``batch_window`` for more items to join the first one; a
-busy writer finds the next batch queued when its commit returns.
+A batch is taken when ``batch_max`` items wait, or once the oldest waiting item has
+waited ``batch_window``, whichever comes first; a batch whose oldest item already
+waited that long (it arrived during the previous commit) is taken at once. The window
+therefore paces a busy writer too: without it, a writer whose commits take a
+millisecond commits a batch of two or three items each time, and the per-batch cost
+(a round trip, the driver's work, a wake-up) is paid per message.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ ResultT = TypeVar("ResultT")
 class _Pending(Generic[ItemT, ResultT]):
     item: ItemT
     future: asyncio.Future[ResultT]
+    queued: float
+    """The loop's time when the item was submitted."""
 
 
 class GroupCommit(Generic[ItemT, ResultT]):
@@ -90,15 +96,15 @@ class GroupCommit(Generic[ItemT, ResultT]):
         """
         if self._closing or self._task is None:
             raise StoreUnavailable("the store is closed")
-        future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(item, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ResultT] = loop.create_future()
+        self._pending.append(_Pending(item, future, loop.time()))
         self._wakeup.set()
         if len(self._pending) >= self._batch_max:
             self._full.set()
         return await future
 
     async def _write_loop(self) -> None:
-        idle = True
         try:
             while True:
                 if not self._pending:
@@ -106,28 +112,30 @@ class GroupCommit(Generic[ItemT, ResultT]):
                         return
                     self._wakeup.clear()
                     await self._wakeup.wait()
-                    idle = True
                     continue
-                if idle and self._batch_window > 0 and not self._closing:
+                if self._batch_window > 0 and not self._closing:
                     await self._gather_more()
                 count = min(len(self._pending), self._batch_max)
                 batch = [self._pending.popleft() for _ in range(count)]
                 if len(self._pending) < self._batch_max:
                     self._full.clear()
                 await self._commit(batch)
-                idle = not self._pending
         finally:
             # Only reached with work left when the task is cancelled: nobody waits forever.
             self._fail(list(self._pending), StoreUnavailable("the store was stopped"))
             self._pending.clear()
 
     async def _gather_more(self) -> None:
-        """Wait up to ``batch_window`` for the batch to fill."""
+        """Wait for the batch to fill, at most until its oldest item has waited
+        ``batch_window``."""
         if len(self._pending) >= self._batch_max:
+            return
+        deadline = self._pending[0].queued + self._batch_window
+        if deadline <= asyncio.get_running_loop().time():
             return
         self._full.clear()
         try:
-            async with asyncio.timeout(self._batch_window):
+            async with asyncio.timeout_at(deadline):
                 await self._full.wait()
         except TimeoutError:
             pass

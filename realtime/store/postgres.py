@@ -93,9 +93,9 @@ class PostgresStore(Store):
 
     ``pool_min`` and ``pool_max`` size the connection pool (the append writer keeps
     one of them). ``batch_max`` bounds how many appends share a transaction.
-    ``batch_window`` is how long an idle writer waits, after the first append arrives,
-    for more to join it (0: commit at once); under load the appends queued during one
-    commit form the next batch without waiting. ``timeout`` bounds connecting and every
+    ``batch_window`` is how long an append may wait for others to join its batch
+    (0: commit at once; see :mod:`realtime.store.group_commit`): it trades a few
+    milliseconds of latency for fewer, larger commits. ``timeout`` bounds connecting and every
     statement. ``migrate=True`` applies pending migrations in :meth:`open` (a single
     node, tests); otherwise run ``realtime migrate`` first.
 
