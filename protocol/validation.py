@@ -56,6 +56,7 @@ __all__ = [
     "format_cursor",
     "is_post_id",
     "is_thread_id",
+    "has_nul",
     "is_user_id",
     "parse_cursor",
     "parse_topic",
@@ -156,6 +157,31 @@ def _utf8_length(frame: ClientFrame, name: str, value: str) -> int:
         raise _bad(frame, f"{name} is not valid Unicode") from None
 
 
+def has_nul(root: object) -> bool:
+    """Whether a string in ``root`` (a string, or a JSON value: keys too) holds U+0000.
+
+    PostgreSQL's ``text`` and ``jsonb`` cannot store that character: a message carrying
+    one would fail the whole group commit it shares with other users' messages.
+    """
+    stack = [root]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+    return False
+
+
+def _check_no_nul(frame: ClientFrame, name: str, value: object) -> None:
+    if has_nul(value):
+        raise _bad(frame, f"{name} must not contain the character U+0000")
+
+
 def _is_json_value(root: object) -> bool:
     # Iterative, so that nesting depth cannot exhaust the stack. MessagePack can carry
     # values that JSON cannot (bytes, extension types, timestamps), and JSON integers
@@ -192,6 +218,8 @@ def _validate_send(frame: Send, limits: Limits) -> Send:
     elif not is_user_id(frame.to):
         raise _bad(frame, "to must be a user id: 1..64 characters of [A-Za-z0-9_.@+-]")
     _check_length(frame, "cid", frame.cid, MAX_CID_LENGTH)
+    _check_no_nul(frame, "cid", frame.cid)
+    _check_no_nul(frame, "body", frame.body)
     size = _utf8_length(frame, "body", frame.body)
     if size > limits.max_body:
         raise ProtocolError(
@@ -202,6 +230,7 @@ def _validate_send(frame: Send, limits: Limits) -> Send:
     if frame.meta is not None:
         if not _is_json_value(frame.meta):
             raise _bad(frame, "meta must hold only JSON values")
+        _check_no_nul(frame, "meta", frame.meta)
         try:
             size = len(msgspec.json.encode(frame.meta))
         except (TypeError, ValueError, OverflowError):
@@ -259,6 +288,7 @@ def _validate_device(frame: Device, limits: Limits) -> Device:
     if frame.platform not in PLATFORMS:
         raise _bad(frame, "platform must be one of android, ios, web")
     _check_length(frame, "token", frame.token, MAX_DEVICE_TOKEN_LENGTH)
+    _check_no_nul(frame, "token", frame.token)
     return frame
 
 

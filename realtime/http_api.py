@@ -24,7 +24,7 @@ from aiohttp import web
 from presence.presence import PresenceUnavailable
 from protocol.errors import ErrorCode
 from protocol.frames import INT64_MAX, Message
-from protocol.validation import PLATFORMS, is_post_id, is_thread_id, is_user_id
+from protocol.validation import PLATFORMS, has_nul, is_post_id, is_thread_id, is_user_id
 from realtime import metrics
 from realtime.errors import HTTP_STATUS, RequestError, unavailable
 from realtime.events import NotificationEvent
@@ -142,10 +142,17 @@ def require_key(api_key: str) -> Callable[[web.Request, Handler], Awaitable[web.
 
 
 async def decode(request: web.Request, kind: type[T]) -> T:
-    """The request's JSON body as ``kind``; 400 with the decoder's message otherwise."""
+    """The request's JSON body as ``kind``; 400 with the decoder's message otherwise.
+
+    No string of it may hold U+0000, which the PostgreSQL store cannot keep (see
+    :func:`~protocol.validation.has_nul`): in JSON it can only come as an escape.
+    """
     raw = await request.read()
     try:
-        return msgspec.json.decode(raw, type=kind)
+        decoded = msgspec.json.decode(raw, type=kind)
+        if b"\\u0000" in raw and has_nul(msgspec.to_builtins(decoded)):
+            raise bad_request("strings must not contain the character U+0000")
+        return decoded
     except msgspec.DecodeError as exc:
         raise bad_request(str(exc)) from None
     except UnicodeDecodeError:

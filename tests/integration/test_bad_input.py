@@ -128,6 +128,10 @@ BAD_SENDS = {
     "thread with a space": {"thread": "dm alice", "cid": "x", "body": "x"},
     "empty cid": {"to": "bob", "cid": "", "body": "x"},
     "cid too long": {"to": "bob", "cid": "c" * 129, "body": "x"},
+    "NUL in the body": {"to": "bob", "cid": "x", "body": "a\x00b"},
+    "NUL in the cid": {"to": "bob", "cid": "x\x00", "body": "x"},
+    "NUL in a meta value": {"to": "bob", "cid": "x", "body": "x", "meta": {"k": ["\x00"]}},
+    "NUL in a meta key": {"to": "bob", "cid": "x", "body": "x", "meta": {"\x00": 1}},
 }
 
 

@@ -328,6 +328,30 @@ async def test_a_body_with_a_lone_surrogate_is_bad_request(api: aiohttp.ClientSe
     assert (status, answer["code"]) == (400, "bad_request")
 
 
+@both_stores
+@pytest.mark.parametrize("body", [{"body": "a\x00b"}, {"body": "x", "cid": "\x00"},
+                                  {"body": "x", "meta": {"k": {"\x00": 1}}}],
+                         ids=["body", "cid", "meta key"])
+async def test_a_message_with_a_nul_character_is_bad_request_and_not_stored(
+        api: aiohttp.ClientSession, body: dict[str, Any]) -> None:
+    thread = await group(api, "alice")
+    status, answer = await call(api, "POST", f"/v1/threads/{thread}/messages", body)
+    assert (status, answer["code"]) == (400, "bad_request")
+    assert "U+0000" in answer["message"]
+    status, page = await call(api, "GET", f"/v1/threads/{thread}/messages")
+    assert (status, page["messages"]) == (200, [])
+
+
+async def test_an_escaped_backslash_before_u0000_is_not_a_nul(
+        api: aiohttp.ClientSession) -> None:
+    thread = await group(api, "alice")
+    status, _ = await call(api, "POST", f"/v1/threads/{thread}/messages",
+                           {"body": "\\u0000"})
+    assert status == 200
+    _, page = await call(api, "GET", f"/v1/threads/{thread}/messages")
+    assert [m["body"] for m in page["messages"]] == ["\\u0000"]
+
+
 async def test_a_message_missing_its_body_is_bad_request(api: aiohttp.ClientSession) -> None:
     thread = await group(api, "alice")
     status, answer = await call(api, "POST", f"/v1/threads/{thread}/messages",

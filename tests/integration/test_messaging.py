@@ -38,6 +38,18 @@ async def test_the_ack_carries_the_thread_seq_msg_and_ts(node: Node) -> None:
     assert isinstance(ack["ts"], int) and ack["ts"] > 1_600_000_000_000
 
 
+async def test_a_nul_character_fails_only_its_own_send(node: Node) -> None:
+    # PostgreSQL cannot store U+0000: were it let through, it would fail the whole group
+    # commit, and with it the messages other users sent at the same moment.
+    async with wire(node, "alice") as alice, wire(node, "carol") as carol:
+        await alice.send({"type": "send", "to": "bob", "cid": "c1", "body": "a\x00b", "id": 1})
+        await carol.send({"type": "send", "to": "bob", "cid": "c2", "body": "hi", "id": 2})
+        error = await alice.recv_until("error")
+        ack = await carol.recv_until("ack")
+    assert (error["code"], error["id"]) == ("bad_request", 1)
+    assert (ack["id"], ack["seq"]) == (2, 1)
+
+
 async def test_a_resend_with_the_same_cid_returns_the_original(node: Node) -> None:
     async with wire(node, "alice") as alice:
         first = await alice.request({"type": "send", "to": "bob", "cid": "c1", "body": "hi"})
