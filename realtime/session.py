@@ -71,7 +71,7 @@ class Session:
     """One client connection. Create it after the handshake, then ``await run()``."""
 
     # Thousands per node: slots keep each one small.
-    __slots__ = ("_bucket", "_hub", "_in_flight", "_limits", "_messaging", "_node_id",
+    __slots__ = ("_bucket", "_hub", "_in_flight", "_limits", "_loop", "_messaging", "_node_id",
                  "_services", "_silent", "_snapshot_moved", "_snapshot_of", "_strikes",
                  "_verifier", "_ws", "codec", "exp", "feed", "id", "queue", "user")
 
@@ -109,6 +109,9 @@ class Session:
         """Keepalive ticks since the client last sent anything (see :meth:`keepalive`)."""
         self._in_flight: set[asyncio.Task[None]] | None = None
         """Sends awaiting their commit (made on the first send)."""
+        self._loop = asyncio.get_running_loop()
+        """Kept for the task per send: on Python 3.11 ``asyncio.create_task`` looks the loop
+        up with a ``getpid()`` system call, which showed in profiles."""
         self.queue = SendQueue(ws, binary=codec.binary, max_bytes=limits.max_queue,
                                on_overflow=self._too_slow)
         self.feed = Feed(user=user, codec=codec, queue=self.queue, messaging=self._messaging,
@@ -270,7 +273,7 @@ class Session:
         # From here the store may hold this message before its ack is sent: a gap repair
         # must not hand it to this device as someone's message.
         self.feed.sending(frame.cid)
-        task = asyncio.create_task(self._commit(thread, frame))
+        task = self._loop.create_task(self._commit(thread, frame))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
