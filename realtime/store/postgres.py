@@ -257,16 +257,17 @@ class PostgresStore(Store):
     async def ensure_dm(self, a: str, b: str) -> Thread:
         thread = dm_thread_id(a, b)
         members = sorted({a, b})
-        async with self._connection("ensure_dm") as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO threads (id, kind) VALUES ($1, 'dm') ON CONFLICT DO NOTHING", thread
-            )
-            await conn.execute(
-                "INSERT INTO members (thread, user_id) SELECT $1, unnest($2::text[])"
-                " ON CONFLICT DO NOTHING",
-                thread,
-                members,
-            )
+        # One statement, so one round trip and its own transaction: the members' foreign
+        # key is checked at the statement's end, after the thread row is in.
+        await self._fetchval(
+            "ensure_dm",
+            "WITH made AS (INSERT INTO threads (id, kind) VALUES ($1, 'dm')"
+            " ON CONFLICT DO NOTHING)"
+            " INSERT INTO members (thread, user_id) SELECT $1, unnest($2::text[])"
+            " ON CONFLICT DO NOTHING",
+            thread,
+            members,
+        )
         return Thread(thread, "dm", tuple(members))
 
     async def create_group(self, members: Sequence[str], title: str | None = None) -> Thread:

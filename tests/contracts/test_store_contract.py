@@ -46,6 +46,22 @@ async def send_many(store: Store, thread: Thread, sender: str | None, count: int
 # -- appends -----------------------------------------------------------------------------
 
 
+async def test_a_dm_opened_from_both_sides_at_once_is_one_thread(store: Store) -> None:
+    made = await asyncio.gather(*(store.ensure_dm(*pair) for pair in
+                                  [("alice", "bob"), ("bob", "alice")] * 4))
+    assert {thread.id for thread in made} == {"dm:alice:bob"}
+    stored = await store.get_thread("dm:alice:bob")
+    assert stored is not None and stored.members == ("alice", "bob")
+    appended = await store.append(new(made[0], "bob", "hi"))
+    assert appended.message.seq == 1
+
+
+async def test_a_notes_thread_has_one_member(store: Store) -> None:
+    notes = await store.ensure_dm("alice", "alice")
+    stored = await store.get_thread(notes.id)
+    assert stored is not None and stored.members == ("alice",)
+
+
 async def test_append_returns_gapless_seq_per_thread(store: Store) -> None:
     ab = await store.ensure_dm("alice", "bob")
     ac = await store.ensure_dm("alice", "carol")
