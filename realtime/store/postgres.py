@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 _NO_BOUND = 1 << 62
 
 
+REPLAYS_PER_QUERY = 64
+"""Replays read by one query at most (each is up to its page of messages)."""
+
+
 class _State(enum.Enum):
     NEW = "new"
     OPEN = "open"
@@ -151,6 +155,12 @@ class PostgresStore(Store):
             "postgres-heads", self._read_heads, batch_max=100_000, batch_window=0,
             unavailable=is_unavailable,
         )
+        # A reconnect storm asks for thousands of replays at once: those queued together
+        # share one query (each answer is at most its limit of rows, so batches stay small).
+        self._replays: GroupCommit[tuple[str, int, int], list[StoredMessage]] = GroupCommit(
+            "postgres-replays", self._read_replays, batch_max=REPLAYS_PER_QUERY,
+            batch_window=0, unavailable=is_unavailable,
+        )
         # Every disconnect stores a last-seen time: after a node restart, thousands at once.
         self._last_seen: GroupCommit[tuple[str, int], None] = GroupCommit(
             "postgres-last-seen",
@@ -210,6 +220,7 @@ class PostgresStore(Store):
         self._likes.start()
         self._last_seen.start()
         self._heads.start()
+        self._replays.start()
 
     async def close(self) -> None:
         """Commit every queued append, stop the writer task, close the pool.
@@ -231,6 +242,7 @@ class PostgresStore(Store):
             await self._likes.close()
             await self._last_seen.close()
             await self._heads.close()
+            await self._replays.close()
         finally:
             await self._release_append_connection()
             await self._release()
@@ -398,16 +410,32 @@ class PostgresStore(Store):
         return HistoryPage(page, len(rows) > limit)
 
     async def messages_after(self, user: str, pos: int, limit: int) -> list[StoredMessage]:
+        if self._state is not _State.OPEN and self._state is not _State.CLOSING:
+            raise StoreUnavailable("the store is closed")
+        return await self._replays.submit((user, pos, max(limit, 0)))
+
+    async def _read_replays(self, asks: Sequence[tuple[str, int, int]]
+                            ) -> list[list[StoredMessage]]:
+        # One statement, so every page is read from the same snapshot, each in pos order
+        # (commit order), exactly as one query per user would.
         rows = await self._fetch(
             "messages_after",
-            "SELECT m.thread, m.seq, m.pos, m.sender, m.cid, m.body, m.meta, m.ts"
-            " FROM members AS mb JOIN messages AS m ON m.thread = mb.thread"
-            " WHERE mb.user_id = $1 AND m.pos > $2 ORDER BY m.pos LIMIT $3",
-            user,
-            pos,
-            max(limit, 0),
+            "SELECT r.i, m.thread, m.seq, m.pos, m.sender, m.cid, m.body, m.meta, m.ts"
+            " FROM unnest($1::text[], $2::bigint[], $3::int[])"
+            "  WITH ORDINALITY AS r(user_id, after, lim, i)"
+            " CROSS JOIN LATERAL ("
+            "  SELECT m.thread, m.seq, m.pos, m.sender, m.cid, m.body, m.meta, m.ts"
+            "  FROM members AS mb JOIN messages AS m ON m.thread = mb.thread"
+            "  WHERE mb.user_id = r.user_id AND m.pos > r.after ORDER BY m.pos LIMIT r.lim"
+            " ) AS m ORDER BY r.i, m.pos",
+            [user for user, _, _ in asks],
+            [pos for _, pos, _ in asks],
+            [limit for _, _, limit in asks],
         )
-        return [row_to_message(row) for row in rows]
+        pages: list[list[StoredMessage]] = [[] for _ in asks]
+        for row in rows:
+            pages[row[0] - 1].append(row_to_message(row[1:]))
+        return pages
 
     async def head(self) -> int:
         # Every connection asks for "now" once: callers queued together share one read,

@@ -285,6 +285,21 @@ async def test_history_of_a_thread_without_messages_is_empty(store: Store) -> No
 # -- replay ------------------------------------------------------------------------------
 
 
+async def test_replays_asked_at_once_each_get_their_own_page(store: Store) -> None:
+    ab = await store.ensure_dm("alice", "bob")
+    cd = await store.ensure_dm("carol", "dave")
+    for i in range(4):
+        await store.append(new(ab, "alice", f"ab{i}"))
+        await store.append(new(cd, "carol", f"cd{i}"))
+    asks = [("bob", 0, 100), ("dave", 0, 2), ("alice", 0, 100), ("nobody", 0, 100),
+            ("carol", 4, 100), ("bob", 0, 0)]
+    pages = await asyncio.gather(*(store.messages_after(*ask) for ask in asks))
+    bodies = [[m.body for m in page] for page in pages]
+    assert bodies == [["ab0", "ab1", "ab2", "ab3"], ["cd0", "cd1"],
+                      ["ab0", "ab1", "ab2", "ab3"], [], ["cd2", "cd3"], []]
+    assert all(page == sorted(page, key=lambda m: m.pos) for page in pages)
+
+
 async def test_messages_after_only_users_threads(store: Store) -> None:
     ab = await store.ensure_dm("alice", "bob")
     bc = await store.ensure_dm("bob", "carol")
