@@ -28,6 +28,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisClusterException, RedisError
 
 from realtime.broker.base import Broker, BrokerHandler, BrokerUnavailable
+from realtime.broker.redis_pipeline import PublishPipeline
 from realtime.broker.redis_pubsub import PubSubConnection
 
 log = logging.getLogger(__name__)
@@ -88,10 +89,11 @@ class PubSubEvents(Protocol):
 
 
 class SingleRedis:
-    """One Redis server: ``PUBLISH`` in one pipeline, ``SUBSCRIBE`` on one connection."""
+    """One Redis server: ``PUBLISH`` in shared pipelines, ``SUBSCRIBE`` on one connection."""
 
     def __init__(self, publisher: aioredis.Redis, url: str, name: str, events: PubSubEvents):
         self._publisher = publisher
+        self._pipeline = PublishPipeline(publisher)
         subscriber = aioredis.Redis.from_url(
             url,
             retry=subscriber_retry(),
@@ -116,15 +118,13 @@ class SingleRedis:
         await self.connection.unsubscribe(channel)
 
     async def publish(self, channels: Sequence[str], data: bytes) -> None:
-        async with self._publisher.pipeline(transaction=False) as pipe:
-            for channel in channels:
-                pipe.publish(channel, data)
-            await pipe.execute()
+        await self._pipeline.publish(channels, data)
 
     async def ping(self) -> None:
         await self._publisher.ping()
 
     async def close(self) -> None:
+        await self._pipeline.close()
         await self.connection.close()
         await self._publisher.aclose()
 

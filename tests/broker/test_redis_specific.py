@@ -69,6 +69,23 @@ async def numsub(url: str, channel: str) -> int:
         await client.aclose()
 
 
+# -- publishing ------------------------------------------------------------------------
+
+
+async def test_publications_asked_at_once_arrive_each_once_in_the_order_asked(
+    broker: tuple[RedisBroker, Recorder],
+) -> None:
+    # They share pipelines (redis_pipeline): none may be lost, doubled or reordered.
+    node, recorder = broker
+    await node.subscribe("rt:{u:ann}")
+    await asyncio.gather(*(node.publish(["rt:{u:ann}", "rt:{u:nobody}"], b"%d" % i)
+                           for i in range(1500)))
+    got = [await recorder.publications.get() for _ in range(1500)]
+    assert got == [("rt:{u:ann}", b"%d" % i) for i in range(1500)]
+    assert recorder.publications.empty()
+    assert node.publishes == 3000
+
+
 # -- outages ---------------------------------------------------------------------------
 
 
