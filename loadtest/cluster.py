@@ -314,7 +314,9 @@ class LocalCluster:
         """The ``python -m loadtest`` flags that point a run at this cluster."""
         urls = " ".join(f"--url {u}" for u in self.ws_urls)
         apis = " ".join(f"--api-url {u}" for u in self.api_urls)
-        return f"{urls} {apis} --secret {self.secret} --api-key {self.api_key}"
+        # "=": a made-up secret or key may begin with "-", which argparse would take for
+        # a flag of its own.
+        return f"{urls} {apis} --secret={self.secret} --api-key={self.api_key}"
 
 
 async def _serve(args: argparse.Namespace) -> None:
