@@ -63,6 +63,11 @@ class _Labelled(Collector, Generic[ChildT]):
             REGISTRY.register(self)
 
     def labels(self, **labels: str) -> ChildT:
+        if not labels and not self._labelnames:
+            # The unlabelled series, asked for on every observation of a plain metric.
+            child = self._children.get(())
+            if child is not None:
+                return child
         key = tuple(str(labels[name]) for name in self._labelnames)
         child = self._children.get(key)
         if child is None:
