@@ -26,13 +26,18 @@ UserId = Annotated[
     msgspec.Meta(pattern=r"^[A-Za-z0-9_.@+\-]{1,64}$",
                  description="1..64 characters of [A-Za-z0-9_.@+-]"),
 ]
+NO_NUL = r"^[^\x00]*$"
+"""Every string a request carries: the store cannot keep U+0000 (``realtime.http_api``
+refuses it anywhere in a body, keys of free-form maps included)."""
 JSON_VALUE_SCHEMA: dict[str, Any] = {
-    "description": "Any JSON value; numbers within the signed 64-bit integer range.",
+    "description": "Any JSON value; numbers within the signed 64-bit integer range; no "
+                   "string (or key) holds U+0000.",
     "anyOf": [
-        {"type": "null"}, {"type": "boolean"}, {"type": "string"},
+        {"type": "null"}, {"type": "boolean"}, {"type": "string", "pattern": NO_NUL},
         {"type": "number", "minimum": -(2**63), "maximum": 2**63 - 1},
         {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
-        {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}},
+        {"type": "object", "propertyNames": {"pattern": NO_NUL},
+         "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}},
     ],
 }
 """The schema of the values inside ``meta`` and ``data``: every node must be able to carry
@@ -41,6 +46,7 @@ them as MessagePack too, whose integers are bounded (JSON's are not)."""
 JsonMap = Annotated[
     dict[str, Any],
     msgspec.Meta(extra_json_schema={
+        "propertyNames": {"pattern": NO_NUL},
         "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}),
 ]
 UserList = Annotated[list[UserId], msgspec.Meta(max_length=MAX_USERS_PER_CALL)]
@@ -58,7 +64,7 @@ class CreateThread(_Body, kw_only=True):
     """Create a group thread with these members (duplicates collapse)."""
 
     members: Annotated[list[UserId], msgspec.Meta(min_length=1, max_length=MAX_USERS_PER_CALL)]
-    title: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    title: Annotated[str, msgspec.Meta(max_length=256, pattern=NO_NUL)] | None = None
 
 
 class ChangeMembers(_Body, kw_only=True):
@@ -72,16 +78,16 @@ class PostMessage(_Body, kw_only=True):
     """Post a message; ``from`` omitted posts a system message (``from`` null)."""
 
     from_: UserId | None = msgspec.field(name="from", default=None)
-    body: str
+    body: Annotated[str, msgspec.Meta(pattern=NO_NUL)]
     meta: JsonMap | None = None
-    cid: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    cid: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NO_NUL)] | None = None
 
 
 class PushText(_Body, kw_only=True):
     """What a push notification shows when a user is not reached live."""
 
-    title: Annotated[str, msgspec.Meta(max_length=256)]
-    body: Annotated[str, msgspec.Meta(max_length=1024)]
+    title: Annotated[str, msgspec.Meta(max_length=256, pattern=NO_NUL)]
+    body: Annotated[str, msgspec.Meta(max_length=1024, pattern=NO_NUL)]
 
 
 class Notify(_Body, kw_only=True):
@@ -109,7 +115,7 @@ class RegisterDevice(_Body, kw_only=True):
     """Register a push token for a user's device."""
 
     user: UserId
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096, pattern=NO_NUL)]
     platform: Platform
 
 

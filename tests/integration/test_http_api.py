@@ -337,7 +337,6 @@ async def test_a_message_with_a_nul_character_is_bad_request_and_not_stored(
     thread = await group(api, "alice")
     status, answer = await call(api, "POST", f"/v1/threads/{thread}/messages", body)
     assert (status, answer["code"]) == (400, "bad_request")
-    assert "U+0000" in answer["message"]
     status, page = await call(api, "GET", f"/v1/threads/{thread}/messages")
     assert (status, page["messages"]) == (200, [])
 
