@@ -19,12 +19,13 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from protocol.errors import CloseCode
+from realtime.eager import Suspended
 
 log = logging.getLogger(__name__)
 
@@ -235,34 +236,3 @@ class SendQueue:
             if req is not None:
                 return req.transport
         return None
-
-
-class Suspended:
-    """A coroutine that was started outside any task and stopped at its first wait.
-
-    ``Suspended(coro, waiting_on)`` takes what ``coro.send(None)`` returned; awaiting it
-    in a task runs the rest of ``coro`` there, as if the task had started it: the task
-    waits on the same futures, and a cancellation reaches ``coro``.
-    """
-
-    __slots__ = ("_coro", "_waiting_on")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], waiting_on: Any) -> None:
-        self._coro = coro
-        self._waiting_on = waiting_on
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, waiting_on = self._coro, self._waiting_on
-        while True:
-            try:
-                value = yield waiting_on
-            except BaseException as exc:  # a cancellation (or timeout) of the task
-                try:
-                    waiting_on = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    waiting_on = coro.send(value)
-                except StopIteration as stop:
-                    return stop.value

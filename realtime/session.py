@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -49,6 +50,7 @@ from protocol.validation import format_cursor, parse_topic, validate
 from realtime import metrics
 from realtime.auth import AuthError, TokenVerifier
 from realtime.broker.base import BrokerUnavailable
+from realtime.eager import Suspended, start_eagerly
 from realtime.errors import RequestError, unavailable
 from realtime.events import Delivery, LikesCount, PresenceChange
 from realtime.feed import Feed, State
@@ -56,7 +58,7 @@ from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
 from realtime.send_queue import SendQueue
 from realtime.services import Services
-from realtime.store.base import StoreUnavailable
+from realtime.store.base import Appended, StoreUnavailable, Thread
 from realtime.watermark import Watermark
 
 log = logging.getLogger(__name__)
@@ -107,11 +109,11 @@ class Session:
         self._strikes = 0
         self._silent = 0
         """Keepalive ticks since the client last sent anything (see :meth:`keepalive`)."""
-        self._in_flight: set[asyncio.Task[None]] | None = None
-        """Sends awaiting their commit (made on the first send)."""
+        self._in_flight: set[asyncio.Future[Any]] | None = None
+        """Sends awaiting their commit, or publishing after it (made on the first send)."""
         self._loop = asyncio.get_running_loop()
-        """Kept for the task per send: on Python 3.11 ``asyncio.create_task`` looks the loop
-        up with a ``getpid()`` system call, which showed in profiles."""
+        """Kept for the tasks of sends whose publishing waits: on Python 3.11
+        ``asyncio.create_task`` looks the loop up with a ``getpid()`` system call."""
         self.queue = SendQueue(ws, binary=codec.binary, max_bytes=limits.max_queue,
                                on_overflow=self._too_slow)
         self.feed = Feed(user=user, codec=codec, queue=self.queue, messaging=self._messaging,
@@ -164,8 +166,9 @@ class Session:
                 log.warning("session %s: cleanup of %s incomplete: %s", self.id, self.user,
                             exc)
             # Acked means durable: the sends already handed to the store finish, even
-            # though their acks can no longer reach anyone.
-            if self._in_flight:
+            # though their acks can no longer reach anyone. A commit that ends here may
+            # start a task to finish publishing: wait for those too.
+            while self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
             if not self.queue.closing:
                 metrics.closed(self._ws.close_code)  # the client closed first
@@ -262,9 +265,9 @@ class Session:
             self._error(request_id, ErrorCode.RATE_LIMITED, "too many frames, slow down")
 
     async def _on_send(self, frame: Send) -> None:
-        # The thread is resolved here, in frame order, and the commit awaited in a task:
-        # the task's first step hands the message to the store before any later frame's
-        # does, so one connection's messages keep their order without waiting in line.
+        # The message is handed to the store here, in frame order, so one connection's
+        # messages keep their order; its commit is not waited for: the rest of the send
+        # runs when the commit is done (_committed), without a task of its own.
         thread = await self._messaging.thread_for(self.user, thread=frame.thread, to=frame.to)
         if self._in_flight is None:
             self._in_flight = set()
@@ -273,28 +276,53 @@ class Session:
         # From here the store may hold this message before its ack is sent: a gap repair
         # must not hand it to this device as someone's message.
         self.feed.sending(frame.cid)
-        task = self._loop.create_task(self._commit(thread, frame))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        pending = self._messaging.append_soon(thread, self.user, frame.body, meta=frame.meta,
+                                              cid=frame.cid)
+        self._in_flight.add(pending)
+        pending.add_done_callback(partial(self._committed, thread, frame, time.perf_counter()))
 
-    async def _commit(self, thread: Any, frame: Send) -> None:
+    def _committed(self, thread: Thread, frame: Send, started: float,
+                   pending: asyncio.Future[Appended]) -> None:
+        """The commit of ``frame`` is done: publish it (at once, unless that must wait)
+        and ack it, or answer the error."""
+        assert self._in_flight is not None
+        self._in_flight.discard(pending)
         try:
-            appended = await self._messaging.post(thread, self.user, frame.body, meta=frame.meta,
-                                                  cid=frame.cid, origin=self.id)
-        except RequestError as exc:
-            self.feed.sent(frame.cid)
-            self._error(frame.id, exc.code, exc.message)
+            appended = self._messaging.outcome(thread, pending, started)
+            rest = start_eagerly(self._messaging.published(thread, appended, origin=self.id))
+        except Exception as exc:
+            self._send_failed(frame, exc)
             return
-        except Exception:
-            self.feed.sent(frame.cid)
-            log.exception("session %s: send failed", self.id)
-            self._error(frame.id, ErrorCode.INTERNAL, "internal error")
-            return
+        if rest is None:
+            self._ack(frame, appended)
+        else:
+            # Publishing waits (a broker round trip): the ack follows in a task.
+            task = self._loop.create_task(self._finish(rest, frame, appended))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _finish(self, publishing: Suspended, frame: Send, appended: Appended) -> None:
+        try:
+            await publishing
+        except Exception as exc:
+            self._send_failed(frame, exc)
+        else:
+            self._ack(frame, appended)
+
+    def _ack(self, frame: Send, appended: Appended) -> None:
         m = appended.message
         # This device has its own message through the ack: it is not a gap for it.
         self.feed.acked(m.thread, m.seq)
         self.feed.sent(frame.cid)
         self.send(Ack(id=frame.id, thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
+
+    def _send_failed(self, frame: Send, exc: Exception) -> None:
+        self.feed.sent(frame.cid)
+        if isinstance(exc, RequestError):
+            self._error(frame.id, exc.code, exc.message)
+        else:
+            log.error("session %s: send failed", self.id, exc_info=exc)
+            self._error(frame.id, ErrorCode.INTERNAL, "internal error")
 
     async def _on_typing(self, frame: Typing) -> None:
         await self._services.typing.typing(self.user, frame.thread, frame.on)

@@ -10,6 +10,8 @@ The guarantees live here (see DESIGN.md):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -156,30 +158,58 @@ class MessagingService:
         Returns after the commit; a duplicate ``cid`` returns the original unpublished.
         """
         started = time.perf_counter()
+        pending = self.append_soon(thread, sender, body, meta=meta, cid=cid)
+        with contextlib.suppress(Exception):
+            await pending  # its outcome, mapped to what callers are told, comes next
+        appended = self.outcome(thread, pending, started)
+        await self.published(thread, appended, origin=origin)
+        return appended
+
+    # The hot path takes post() apart, so that a send needs no task of its own: hand the
+    # message to the store now, and when its commit is done read the outcome and run
+    # the rest (which rarely waits) in the caller's step.
+
+    def append_soon(self, thread: Thread, sender: str | None, body: str, *,
+                    meta: dict[str, Any] | None = None,
+                    cid: str | None = None) -> asyncio.Future[Appended]:
+        """Hand a message to the store's next commit; read the future with :meth:`outcome`."""
+        return self.store.append_soon(
+            NewMessage(thread=thread.id, sender=sender, body=body, meta=meta, cid=cid,
+                       ts=self._clock())
+        )
+
+    def outcome(self, thread: Thread, pending: asyncio.Future[Appended],
+                started: float) -> Appended:
+        """The commit of a done :meth:`append_soon` made at ``started``
+        (``time.perf_counter()``); store errors become what a client is told
+        (``forbidden``, ``unavailable``), others propagate."""
         try:
-            appended = await self.store.append(
-                NewMessage(thread=thread.id, sender=sender, body=body, meta=meta, cid=cid,
-                           ts=self._clock())
-            )
+            appended = pending.result()
             metrics.APPEND_DURATION.observe(time.perf_counter() - started)
+            return appended
         except (ThreadNotFound, NotAMember) as exc:
             self.threads.forget(thread.id)
             raise forbidden_thread() from exc
         except StoreUnavailable as exc:
             raise unavailable("the store") from exc
-        if not appended.duplicate:
-            m = appended.message
-            event = MessageEvent(thread=m.thread, seq=m.seq, pos=m.pos, msg=m.msg,
-                                 sender=m.sender, body=m.body, meta=m.meta, ts=m.ts, cid=m.cid,
-                                 origin=origin)
-            await self.publish(thread.members, event)
-            if self.push is not None:
-                # Queued durably before the ack: a node that dies right after it has the
-                # push in its outbox, and sends it when it comes back.
-                await self.push.message(thread.id, m, thread.members)
-            if sender is not None and self.message_sent is not None:
-                await self.message_sent(sender, thread)
-        return appended
+
+    async def published(self, thread: Thread, appended: Appended, *,
+                        origin: str | None = None) -> None:
+        """What follows a commit, before the ack: publish the message to every member's
+        sessions, queue pushes, end the sender's typing. Nothing for a duplicate."""
+        if appended.duplicate:
+            return
+        m = appended.message
+        event = MessageEvent(thread=m.thread, seq=m.seq, pos=m.pos, msg=m.msg,
+                             sender=m.sender, body=m.body, meta=m.meta, ts=m.ts, cid=m.cid,
+                             origin=origin)
+        await self.publish(thread.members, event)
+        if self.push is not None:
+            # Queued durably before the ack: a node that dies right after it has the
+            # push in its outbox, and sends it when it comes back.
+            await self.push.message(thread.id, m, thread.members)
+        if m.sender is not None and self.message_sent is not None:
+            await self.message_sent(m.sender, thread)
 
     async def history(self, user: str | None, thread_id: str, before: int | None,
                       limit: int) -> HistoryPage:

@@ -27,6 +27,7 @@ Implementations must keep, and the contract suite in ``tests/contracts`` checks:
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,6 +205,15 @@ class Store(abc.ABC):
         return it with its ``seq``, ``pos`` and ``msg``. Raise :class:`ThreadNotFound`,
         :class:`NotAMember` (sender not in the thread; None is always allowed), or
         :class:`StoreUnavailable`."""
+
+    def append_soon(self, message: NewMessage) -> asyncio.Future[Appended]:
+        """:meth:`append` as a future: the message is handed to the store now (before any
+        later call's message), and the future ends as :meth:`append` would.
+
+        For the hot path, which then needs no task per message. The default runs
+        :meth:`append` in a task; a store that commits in batches returns its own future.
+        """
+        return asyncio.ensure_future(self.append(message))
 
     @abc.abstractmethod
     async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:

@@ -98,15 +98,23 @@ class GroupCommit(Generic[ItemT, ResultT]):
         batch failed or the writer is closing. A cancelled caller's item is dropped
         if its batch has not been taken yet.
         """
+        return await self.submit_soon(item)
+
+    def submit_soon(self, item: ItemT) -> asyncio.Future[ResultT]:
+        """Queue ``item`` now; the future ends as :meth:`submit` would (cancelling it
+        drops the item if its batch has not been taken yet)."""
         loop = self._loop
-        if self._closing or loop is None:
-            raise StoreUnavailable("the store is closed")
+        if loop is None:
+            loop = asyncio.get_running_loop()
         future: asyncio.Future[ResultT] = loop.create_future()
+        if self._closing or self._task is None:
+            future.set_exception(StoreUnavailable("the store is closed"))
+            return future
         self._pending.append(_Pending(item, future, loop.time()))
         self._wakeup.set()
         if len(self._pending) >= self._batch_max:
             self._full.set()
-        return await future
+        return future
 
     async def _write_loop(self) -> None:
         try:

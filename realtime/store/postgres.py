@@ -391,9 +391,12 @@ class PostgresStore(Store):
     # -- messages ------------------------------------------------------------------------
 
     async def append(self, message: NewMessage) -> Appended:
+        return await self.append_soon(message)
+
+    def append_soon(self, message: NewMessage) -> asyncio.Future[Appended]:
         if self._state is not _State.OPEN:
-            raise StoreUnavailable("the store is closed")
-        return await self._appends.submit(message)
+            return _failed(StoreUnavailable("the store is closed"))
+        return self._appends.submit_soon(message)
 
     async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:
         limit = max(limit, 0)
@@ -582,6 +585,12 @@ class PostgresStore(Store):
     async def _fetchval(self, what: str, query: str, *args: Any) -> Any:
         async with self._connection(what) as conn:
             return await conn.fetchval(query, *args)
+
+
+def _failed(error: BaseException) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(error)
+    return future
 
 
 def _usable(conn: asyncpg.Connection) -> bool:

@@ -225,10 +225,17 @@ class SqliteStore(Store):
     # -- messages ------------------------------------------------------------------------
 
     async def append(self, message: NewMessage) -> Appended:
+        return await self.append_soon(message)
+
+    def append_soon(self, message: NewMessage) -> asyncio.Future[Appended]:
         # Encoded here, so a meta that cannot be encoded fails only its own caller.
-        meta = sqlite_ops.encode_meta(message.meta)
-        result: Appended = await self._submit(AppendOp(message, meta))
-        return result
+        try:
+            meta = sqlite_ops.encode_meta(message.meta)
+        except Exception as exc:
+            future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+            future.set_exception(exc)
+            return future
+        return self._submit_soon(AppendOp(message, meta))
 
     async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:
         return await self._read(sqlite_ops.history, thread, before, limit)
@@ -289,11 +296,15 @@ class SqliteStore(Store):
         return result
 
     async def _submit(self, op: WriteOp) -> Any:
-        if self._state is not _State.OPEN:
-            raise StoreUnavailable("the store is closed")
+        return await self._submit_soon(op)
+
+    def _submit_soon(self, op: WriteOp) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((op, future))
-        return await future
+        if self._state is not _State.OPEN:
+            future.set_exception(StoreUnavailable("the store is closed"))
+        else:
+            self._queue.put_nowait((op, future))
+        return future
 
     async def _write_loop(self) -> None:
         """Take batches off the queue and commit them, until the stop marker."""

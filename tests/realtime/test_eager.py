@@ -1,5 +1,4 @@
-"""The send queue writes at once when it can, and hands a write that must wait to its
-writer task without reordering frames."""
+"""Coroutines run at once in the caller's step, and finished in a task when they wait."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from realtime.send_queue import Suspended
+from realtime.eager import Suspended, start_eagerly
 
 
 async def _two_steps(gate: asyncio.Future[str], log: list[str]) -> str:
@@ -44,6 +43,36 @@ async def test_cancelling_the_task_reaches_the_suspended_coroutine() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert gate.cancelled()  # the inner await was cancelled, not abandoned
+
+
+async def _no_wait(log: list[str]) -> str:
+    log.append("ran")
+    return "done"
+
+
+async def _fails_at_once() -> None:
+    raise ValueError("bad")
+
+
+async def test_a_coroutine_that_never_waits_is_finished_in_the_callers_step() -> None:
+    log: list[str] = []
+    assert start_eagerly(_no_wait(log)) is None
+    assert log == ["ran"]
+
+
+async def test_a_coroutine_that_waits_is_handed_back_to_finish_in_a_task() -> None:
+    gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    log: list[str] = []
+    rest = start_eagerly(_two_steps(gate, log))
+    assert rest is not None and log == ["started"]
+    task = asyncio.create_task(_await(rest))
+    gate.set_result("ok")
+    assert await task == "OK"
+
+
+async def test_an_exception_of_the_first_step_reaches_the_caller() -> None:
+    with pytest.raises(ValueError, match="bad"):
+        start_eagerly(_fails_at_once())
 
 
 async def _await(awaitable: Any) -> Any:
