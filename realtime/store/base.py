@@ -147,8 +147,8 @@ def dm_thread_id(a: str, b: str) -> str:
     meet in one thread. User ids never contain ``:`` (see ``protocol.validation``),
     so the id is unambiguous.
     """
-    first, second = sorted((a, b))
-    return f"dm:{first}:{second}"
+    # A comparison, not sorted(): this runs on every send with ``to``.
+    return f"dm:{a}:{b}" if a <= b else f"dm:{b}:{a}"
 
 
 class Store(abc.ABC):
