@@ -287,6 +287,10 @@ class Session:
         and ack it, or answer the error."""
         assert self._in_flight is not None
         self._in_flight.discard(pending)
+        if pending.cancelled():
+            # Only a session cancelled while closing cancels its waits: nobody to answer.
+            self.feed.sent(frame.cid)
+            return
         try:
             appended = self._messaging.outcome(thread, pending, started)
             rest = start_eagerly(self._messaging.published(thread, appended, origin=self.id))
