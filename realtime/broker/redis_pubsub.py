@@ -40,6 +40,9 @@ LOG_EVERY = 30.0
 
 ConnectionErrors = (RedisError, OSError)
 
+CLOSE_TIMEOUT = 2.0
+"""Seconds a connection being thrown away, or the client at close, may take to close."""
+
 
 def retry_delay(attempt: int) -> float:
     """The pause before reconnection ``attempt`` (1-based), with jitter against herds."""
@@ -124,7 +127,11 @@ class PubSubConnection:
         if pubsub is not None:
             await _discard(pubsub)
         self._release_waiters()
-        await self._client.aclose()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._client.aclose()
+        except TimeoutError:
+            log.warning("redis pub/sub %s: the client did not close in time", self.name)
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -317,7 +324,18 @@ async def _wait_confirmed(confirmed: asyncio.Future[None], channel: str) -> None
 
 
 async def _discard(pubsub: PubSub) -> None:
+    # redis-py's PubSub.aclose() can wait forever for its socket to close
+    # (redis/redis-py#3941, seen here as a close that hung after a Redis restart):
+    # bounded, and past the bound the socket is dropped without waiting.
     try:
-        await pubsub.aclose()
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await pubsub.aclose()
+    except TimeoutError:
+        connection = pubsub.connection
+        if connection is not None:
+            try:
+                await connection.disconnect(nowait=True)
+            except ConnectionErrors:
+                pass
     except ConnectionErrors:
         pass  # the connection is being thrown away anyway
