@@ -6,18 +6,20 @@ and hands the batch to a commit function, which returns one outcome per item, in
 order: a result, or the :class:`StoreError` of that item alone. An exception from the
 commit function fails every item of the batch (as :class:`StoreUnavailable`).
 
-A batch is taken when ``batch_max`` items wait, or once the oldest waiting item has
-waited ``batch_window``, whichever comes first; a batch whose oldest item already
-waited that long (it arrived during the previous commit) is taken at once. The window
-therefore paces a busy writer too: without it, a writer whose commits take a
-millisecond commits a batch of two or three items each time, and the per-batch cost
-(a round trip, the driver's work, a wake-up) is paid per message.
+A busy writer takes a batch when ``batch_max`` items wait, or once the oldest waiting
+item has waited ``batch_window``, whichever comes first; a batch whose oldest item
+already waited that long (it arrived during the previous commit) is taken at once. The
+window paces a busy writer: without it, a writer whose commits take a millisecond
+commits two or three items each time, and the per-batch cost (a round trip, the
+driver's work, a wake-up) is paid per message. A writer that took no batch for a whole
+window is quiet: it commits at once, since nothing suggests company is coming.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -70,6 +72,8 @@ class GroupCommit(Generic[ItemT, ResultT]):
         self._full = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._last_taken = -math.inf
+        """The loop's time when the last batch was taken."""
         self._loop: asyncio.AbstractEventLoop | None = None
         """The writer's loop, kept: on Python 3.11 ``asyncio.get_running_loop()`` makes a
         ``getpid()`` system call, a cost that showed per message in profiles."""
@@ -129,6 +133,8 @@ class GroupCommit(Generic[ItemT, ResultT]):
                     await self._gather_more()
                 count = min(len(self._pending), self._batch_max)
                 batch = [self._pending.popleft() for _ in range(count)]
+                assert self._loop is not None
+                self._last_taken = self._loop.time()
                 if len(self._pending) < self._batch_max:
                     self._full.clear()
                 await self._commit(batch)
@@ -139,12 +145,13 @@ class GroupCommit(Generic[ItemT, ResultT]):
 
     async def _gather_more(self) -> None:
         """Wait for the batch to fill, at most until its oldest item has waited
-        ``batch_window``."""
+        ``batch_window``; not at all for a quiet writer."""
         if len(self._pending) >= self._batch_max:
             return
         assert self._loop is not None
+        now = self._loop.time()
         deadline = self._pending[0].queued + self._batch_window
-        if deadline <= self._loop.time():
+        if deadline <= now or now - self._last_taken > self._batch_window:
             return
         self._full.clear()
         try:

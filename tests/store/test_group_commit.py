@@ -62,12 +62,26 @@ async def test_an_item_queued_during_a_commit_waits_the_window_for_company() -> 
     assert taken_at >= queued_at + window
 
 
+async def test_an_item_after_a_quiet_spell_is_committed_at_once() -> None:
+    # No batch for a whole window: nothing suggests company is coming, so it does not wait.
+    commit = Recorder()
+    commit.release.set()
+    writer = GroupCommit("test", commit, batch_max=100, batch_window=3600.0)
+    writer.start()
+    try:
+        async with asyncio.timeout(30):  # an hour's window would outlast this
+            assert await writer.submit("a") == "A"
+    finally:
+        await writer.close()
+
+
 async def test_a_full_batch_does_not_wait_for_the_window() -> None:
     commit = Recorder()
     commit.release.set()
     writer = GroupCommit("test", commit, batch_max=2, batch_window=3600.0)
     writer.start()
     try:
+        assert await writer.submit("x") == "X"  # the writer is busy from here on
         # With an hour's window, only a full batch can be committed before the timeout.
         async with asyncio.timeout(30):
             assert await asyncio.gather(writer.submit("a"), writer.submit("b")) == ["A", "B"]
@@ -80,6 +94,7 @@ async def test_close_commits_what_is_queued_without_waiting_for_the_window() -> 
     commit.release.set()
     writer = GroupCommit("test", commit, batch_max=100, batch_window=3600.0)
     writer.start()
+    assert await writer.submit("x") == "X"  # busy from here on: "a" would wait an hour
     pending = asyncio.ensure_future(writer.submit("a"))
     await asyncio.sleep(0)  # let the submission reach the queue
     async with asyncio.timeout(30):
