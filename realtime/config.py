@@ -50,8 +50,8 @@ SETTINGS: tuple[Setting, ...] = (
             True),
     Setting("redis_url", str, "", "Redis for a cluster (unset: in-process, one node)", True),
     Setting("commit_window", float, 0.010,
-            "seconds a message may wait for others to share its PostgreSQL commit "
-            "(group commit; larger: fewer, bigger commits)"),
+            "seconds a message may wait for others to share its PostgreSQL commit, when "
+            "commits are frequent (group commit; larger: fewer, bigger commits)"),
     Setting("fcm_credentials", str, "", "FCM service-account JSON file (unset: push off)"),
     Setting("fcm_endpoint", str, "", "base URL of the FCM HTTP v1 API (emulators, tests)"),
     Setting("limit_frame", int, _LIMITS.max_frame, "largest frame accepted, bytes"),
