@@ -151,6 +151,13 @@ def dm_thread_id(a: str, b: str) -> str:
     return f"dm:{a}:{b}" if a <= b else f"dm:{b}:{a}"
 
 
+def failed_future(error: BaseException) -> asyncio.Future[Any]:
+    """A future that already holds ``error``: how ``append_soon`` refuses at once."""
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(error)
+    return future
+
+
 class Store(abc.ABC):
     """Durable storage of threads and messages. One instance per node, shared by all sessions."""
 

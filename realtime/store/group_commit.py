@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from realtime.store.base import StoreError, StoreUnavailable
+from realtime.store.base import StoreError, StoreUnavailable, failed_future
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +108,9 @@ class GroupCommit(Generic[ItemT, ResultT]):
         """Queue ``item`` now; the future ends as :meth:`submit` would (cancelling it
         drops the item if its batch has not been taken yet)."""
         loop = self._loop
-        if loop is None:
-            loop = asyncio.get_running_loop()
+        if self._closing or loop is None:
+            return failed_future(StoreUnavailable("the store is closed"))
         future: asyncio.Future[ResultT] = loop.create_future()
-        if self._closing or self._task is None:
-            future.set_exception(StoreUnavailable("the store is closed"))
-            return future
         self._pending.append(_Pending(item, future, loop.time()))
         self._wakeup.set()
         if len(self._pending) >= self._batch_max:

@@ -42,6 +42,7 @@ from realtime.store.base import (
     ThreadNotFound,
     ThreadSummary,
     dm_thread_id,
+    failed_future,
 )
 from realtime.store.group_commit import GroupCommit
 from realtime.store.postgres_append import COLUMNS, append_batch, row_to_message
@@ -395,7 +396,7 @@ class PostgresStore(Store):
 
     def append_soon(self, message: NewMessage) -> asyncio.Future[Appended]:
         if self._state is not _State.OPEN:
-            return _failed(StoreUnavailable("the store is closed"))
+            return failed_future(StoreUnavailable("the store is closed"))
         return self._appends.submit_soon(message)
 
     async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:
@@ -585,12 +586,6 @@ class PostgresStore(Store):
     async def _fetchval(self, what: str, query: str, *args: Any) -> Any:
         async with self._connection(what) as conn:
             return await conn.fetchval(query, *args)
-
-
-def _failed(error: BaseException) -> asyncio.Future[Any]:
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    future.set_exception(error)
-    return future
 
 
 def _usable(conn: asyncpg.Connection) -> bool:

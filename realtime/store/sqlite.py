@@ -39,6 +39,7 @@ from realtime.store.base import (
     StoreUnavailable,
     Thread,
     ThreadSummary,
+    failed_future,
 )
 from realtime.store.sqlite_batch import AppendOp, CallOp, WriteOp, commit_batch
 from realtime.store.sqlite_migrations import apply_migrations
@@ -232,9 +233,7 @@ class SqliteStore(Store):
         try:
             meta = sqlite_ops.encode_meta(message.meta)
         except Exception as exc:
-            future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-            future.set_exception(exc)
-            return future
+            return failed_future(exc)
         return self._submit_soon(AppendOp(message, meta))
 
     async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:
@@ -299,11 +298,10 @@ class SqliteStore(Store):
         return await self._submit_soon(op)
 
     def _submit_soon(self, op: WriteOp) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self._state is not _State.OPEN:
-            future.set_exception(StoreUnavailable("the store is closed"))
-        else:
-            self._queue.put_nowait((op, future))
+            return failed_future(StoreUnavailable("the store is closed"))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((op, future))
         return future
 
     async def _write_loop(self) -> None:

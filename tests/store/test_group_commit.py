@@ -62,27 +62,32 @@ async def test_an_item_queued_during_a_commit_waits_the_window_for_company() -> 
     assert taken_at >= queued_at + window
 
 
-async def test_an_item_after_a_quiet_spell_is_committed_at_once() -> None:
-    # No batch for a whole window: nothing suggests company is coming, so it does not wait.
+async def hour_window_writer(batch_max: int, *, busy: bool) -> GroupCommit[str, str]:
+    """A started writer whose window is an hour: any wait for it outlasts a test.
+    ``busy``: it has just committed a batch, so the next item would wait the window."""
     commit = Recorder()
     commit.release.set()
-    writer = GroupCommit("test", commit, batch_max=100, batch_window=3600.0)
+    writer = GroupCommit("test", commit, batch_max=batch_max, batch_window=3600.0)
     writer.start()
+    if busy:
+        assert await writer.submit("x") == "X"
+    return writer
+
+
+async def test_an_item_after_a_quiet_spell_is_committed_at_once() -> None:
+    # No batch for a whole window: nothing suggests company is coming, so it does not wait.
+    writer = await hour_window_writer(100, busy=False)
     try:
-        async with asyncio.timeout(30):  # an hour's window would outlast this
+        async with asyncio.timeout(30):
             assert await writer.submit("a") == "A"
     finally:
         await writer.close()
 
 
 async def test_a_full_batch_does_not_wait_for_the_window() -> None:
-    commit = Recorder()
-    commit.release.set()
-    writer = GroupCommit("test", commit, batch_max=2, batch_window=3600.0)
-    writer.start()
+    writer = await hour_window_writer(2, busy=True)
     try:
-        assert await writer.submit("x") == "X"  # the writer is busy from here on
-        # With an hour's window, only a full batch can be committed before the timeout.
+        # Only a full batch can be committed before the timeout.
         async with asyncio.timeout(30):
             assert await asyncio.gather(writer.submit("a"), writer.submit("b")) == ["A", "B"]
     finally:
@@ -90,11 +95,7 @@ async def test_a_full_batch_does_not_wait_for_the_window() -> None:
 
 
 async def test_close_commits_what_is_queued_without_waiting_for_the_window() -> None:
-    commit = Recorder()
-    commit.release.set()
-    writer = GroupCommit("test", commit, batch_max=100, batch_window=3600.0)
-    writer.start()
-    assert await writer.submit("x") == "X"  # busy from here on: "a" would wait an hour
+    writer = await hour_window_writer(100, busy=True)
     pending = asyncio.ensure_future(writer.submit("a"))
     await asyncio.sleep(0)  # let the submission reach the queue
     async with asyncio.timeout(30):
