@@ -33,6 +33,8 @@ POOL_CONNECTIONS = 50
 """Connections to Redis a node's presence uses at most; further commands wait."""
 POOL_TIMEOUT = 5.0
 """Seconds a command may wait for a free connection before presence is unavailable."""
+CLOSE_TIMEOUT = 2.0
+"""Seconds closing the connections may take before they are dropped."""
 
 # The sets also expire as keys (relative, by Redis's own clock) so that nothing is left
 # behind if every node stops; leases are decided by the scores alone.
@@ -120,8 +122,14 @@ class RedisPresence(Presence):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+            redis, self._redis = self._redis, None
+            # redis-py can wait forever for a socket to close (redis/redis-py#3941):
+            # bounded, past which the sockets go with their objects.
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await redis.aclose()
+            except TimeoutError:
+                log.warning("redis presence: the connection did not close in time, dropped")
 
     async def join(self, user: str, session: str) -> bool:
         with _unavailable():

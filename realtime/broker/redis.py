@@ -29,7 +29,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from realtime.broker.base import Broker, BrokerHandler, BrokerUnavailable
 from realtime.broker.redis_pipeline import PublishPipeline
-from realtime.broker.redis_pubsub import PubSubConnection
+from realtime.broker.redis_pubsub import PubSubConnection, close_within
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class SingleRedis:
     async def close(self) -> None:
         await self._pipeline.close()
         await self.connection.close()
-        await self._publisher.aclose()
+        await close_within(self._publisher.aclose(), "redis publisher")
 
 
 class RedisBroker(Broker):

@@ -35,7 +35,7 @@ from realtime.broker.redis import (
     publisher_retry,
     subscriber_retry,
 )
-from realtime.broker.redis_pubsub import PubSubConnection
+from realtime.broker.redis_pubsub import PubSubConnection, close_within
 
 
 class ClusterRedis:
@@ -133,7 +133,7 @@ class ClusterRedis:
         self._by_node.clear()
         self._routes.clear()
         await asyncio.gather(*(connection.close() for connection in connections))
-        await self._cluster.aclose()
+        await close_within(self._cluster.aclose(), "redis cluster publisher")
 
 
 def node_url(url: str, host: str, port: int) -> str:

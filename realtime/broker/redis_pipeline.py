@@ -70,7 +70,9 @@ class PublishPipeline:
         self._queued.clear()
 
     async def _send_loop(self) -> None:
-        while True:
+        # Checks _closed too: should redis-py swallow the cancellation of close() in the
+        # middle of a pipeline, the loop still ends rather than wait for work forever.
+        while not self._closed:
             if not self._waiters:
                 self._wakeup.clear()
                 await self._wakeup.wait()

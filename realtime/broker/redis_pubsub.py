@@ -14,7 +14,7 @@ import collections
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import NoReturn
 
 import redis.asyncio as aioredis
@@ -127,11 +127,7 @@ class PubSubConnection:
         if pubsub is not None:
             await _discard(pubsub)
         self._release_waiters()
-        try:
-            async with asyncio.timeout(CLOSE_TIMEOUT):
-                await self._client.aclose()
-        except TimeoutError:
-            log.warning("redis pub/sub %s: the client did not close in time", self.name)
+        await close_within(self._client.aclose(), f"redis pub/sub {self.name}")
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -321,6 +317,20 @@ async def _wait_confirmed(confirmed: asyncio.Future[None], channel: str) -> None
             await asyncio.shield(confirmed)
     except TimeoutError:
         log.warning("no confirmation of the subscription to %s yet", channel)
+
+
+async def close_within(closing: Awaitable[None], what: str) -> None:
+    """Await a redis-py close for at most :data:`CLOSE_TIMEOUT`.
+
+    Closing a connection waits for its socket to close, which can take forever
+    (redis/redis-py#3941; seen here as a broker close that hung after a Redis restart).
+    Past the bound the close is given up: the sockets go with their objects.
+    """
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await closing
+    except TimeoutError:
+        log.warning("%s: the connection did not close in time, dropped", what)
 
 
 async def _discard(pubsub: PubSub) -> None:
