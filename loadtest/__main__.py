@@ -5,7 +5,10 @@
 through the store, in-process (see :mod:`loadtest.scenarios.persistence`).
 ``cluster`` runs a local cluster (:mod:`loadtest.cluster`), ``fault`` a fault under load
 (:mod:`loadtest.scenarios.faults`), ``soak`` a long steady run
-(:mod:`loadtest.scenarios.soak`).
+(:mod:`loadtest.scenarios.soak`), ``relay`` serves the baseline relay
+(:mod:`loadtest.baseline_relay`).
+
+Installed, the same commands are the ``realtime-loadtest`` console script.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ _COMMANDS = {
     "cluster": "loadtest.cluster",
     "fault": "loadtest.scenarios.faults",
     "soak": "loadtest.scenarios.soak",
+    "relay": "loadtest.baseline_relay",
 }
 
 
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                     "report latency, loss and server cost. "
                     "`python -m loadtest baseline --help`: the node against the relay; "
                     "`cluster`, `fault`, `soak --help`: a local cluster, faults under load, "
-                    "a long run.")
+                    "a long run; `relay --help`: the baseline relay.")
     add_arguments(parser)
     options = from_args(parser.parse_args(argv))
     try:
