@@ -82,6 +82,11 @@ class Feed:
             for task in self._repairs:
                 task.cancel()
             await asyncio.gather(*self._repairs, return_exceptions=True)
+        # ``too_far`` is the session's method: the one reference back to it. Without
+        # it a closed session, and aiohttp's objects for its connection, are freed by
+        # reference counting at once instead of waiting for a full collection, which
+        # the node makes rare (realtime.gc_tuning).
+        self._too_far = _closed
 
     # -- live ------------------------------------------------------------------------
 
@@ -259,6 +264,10 @@ class Feed:
 
     def _send(self, frame: ServerFrame) -> None:
         self._queue.put(self._codec.encode_server(frame))
+
+
+def _closed() -> None:
+    """What a closed feed calls instead of its session: nothing."""
 
 
 class _TooFarBehind(Exception):

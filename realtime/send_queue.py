@@ -180,6 +180,10 @@ class SendQueue:
         if self._close is not None and not self._closed:
             self._closed = True
             await self._close_socket()
+        if self._closed:
+            # Nothing will be queued any more, so the owner's callback (the one
+            # reference back to its session) can go: see Feed.close.
+            self._on_overflow = _closed
         # Nothing was queued between the last check and here (no await since): a later
         # put() starts a new writer, with a new deque (an idle connection keeps none).
         if not self._items:
@@ -236,3 +240,7 @@ class SendQueue:
             if req is not None:
                 return req.transport
         return None
+
+
+def _closed() -> None:
+    """What a closed queue calls instead of its owner: nothing."""
