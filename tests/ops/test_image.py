@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,7 +66,14 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                     "--wheel-dir", str(wheels), str(context)],
                    check=True, capture_output=True, timeout=300)
     env_dir = root / "opt" / "realtime"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    # The wheel's dependencies are taken from the environment running the tests (which
+    # may itself be a virtualenv: system site packages would be the base interpreter's,
+    # without them). A .pth file appends those directories after the image's own
+    # site-packages, so the wheel installed there is still the one imported.
+    inner = next((env_dir / "lib").glob("python*/site-packages"))
+    outer = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    (inner / "outer-environment.pth").write_text("".join(f"{p}\n" for p in sorted(outer)))
     wheel = next(wheels.glob("*.whl"))
     subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--no-deps",
                     "--no-index", "--force-reinstall", str(wheel)],
