@@ -15,6 +15,7 @@ COPY protocol/ protocol/
 COPY presence/ presence/
 COPY push/ push/
 COPY realtime/ realtime/
+COPY realtime_client/ realtime_client/
 COPY loadtest/ loadtest/
 RUN /opt/realtime/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/realtime/bin/pip install /wheels/*.whl \

@@ -1,4 +1,4 @@
-"""Steady DM traffic through :class:`realtime.client.Client`, and its verification.
+"""Steady DM traffic through :class:`realtime_client.Client`, and its verification.
 
 Each :class:`Member` is one user with one client, sending numbered DMs to its partner on
 another node. A send is retried with the same ``cid`` until it is acked (a retry of a
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.frames import Message, ServerFrame, Welcome
-from realtime.client import Client, ClientClosed, ClientError
+from realtime_client import Client, ClientClosed, ClientError
 
 __all__ = ["Acked", "Member", "RecordingClient", "Stored", "Verdict", "catch_up", "stored_messages",
            "sync", "verify"]

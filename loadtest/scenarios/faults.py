@@ -2,7 +2,7 @@
 
 A local cluster (:mod:`loadtest.cluster`) starts; ``--pairs`` pairs of users, the two
 sides of each on different nodes, send DMs to each other through
-:class:`realtime.client.Client` (which reconnects with its cursor) at ``--rate`` in all,
+:class:`realtime_client.Client` (which reconnects with its cursor) at ``--rate`` in all,
 each message retried with its ``cid`` until acked. At ``--fault-at`` of ``--duration``
 the fault is injected:
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from protocol.frames import Ack, Likes, Message, Notification, Presence, Receipt, TypingEvent
-from realtime.client import Client
+from realtime_client import Client
 from tests.fixtures.cluster import Cluster, ClusterFactory
 
 WAIT = 10.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from protocol.frames import Message, Presence, Synced
-from realtime.client import Client
+from realtime_client import Client
 from tests.fixtures.cluster import Cluster, ClusterFactory
 
 TTL = 3.0

@@ -21,7 +21,7 @@ from loadtest.scenarios.fault_traffic import (
     verify,
 )
 from loadtest.servers import PostgresProcess
-from realtime.client import ClientError
+from realtime_client import ClientError
 from tests.fixtures.cluster import Cluster, ClusterFactory, NodeProcess
 
 WAIT = 20.0

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from protocol.frames import Message, ServerFrame, Welcome
-from realtime.client import Client, ClientError
+from realtime_client import Client, ClientError
 from tests.fixtures.cluster import ClusterFactory, NodeProcess
 from tests.fixtures.servers import RedisServer
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from realtime.client import Client, ClientError
 from realtime.node import Node
+from realtime_client import Client, ClientError
 
 
 async def test_a_device_frame_registers_the_token_for_push(node: Node) -> None:

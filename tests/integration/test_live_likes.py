@@ -6,8 +6,8 @@ import asyncio
 import time
 
 from protocol.frames import Likes, Notification
-from realtime.client import Client
 from realtime.node import Node
+from realtime_client import Client
 
 
 async def test_a_like_is_acked_with_the_count(node: Node) -> None:

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from protocol.frames import Message, Presence
-from realtime.client import Client, ClientError
 from realtime.node import Node
+from realtime_client import Client, ClientError
 from tests.fixtures.node import NodeFactory
 
 

@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 
 from protocol.frames import Message, Typing, TypingEvent
-from realtime.client import Client, ClientError
 from realtime.node import Node
+from realtime_client import Client, ClientError
 from tests.fixtures.node import API_KEY
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import aiohttp
 
 from protocol.frames import Message, Notification
-from realtime.client import Client
 from realtime.node import Node
+from realtime_client import Client
 from tests.fixtures.fake_fcm import FcmSetup
 from tests.fixtures.node import API_KEY, NodeFactory
 

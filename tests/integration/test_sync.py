@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from protocol.frames import Message, Synced
-from realtime.client import Client
 from realtime.node import Node
 from realtime.store.base import Thread
+from realtime_client import Client
 from tests.fixtures.node import NodeFactory
 from tests.fixtures.wire import Wire, refusal, wire
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from protocol.cursor import parse_cursor
 from protocol.frames import Message, Synced
-from realtime.client import Client
 from realtime.events import Delivery, MessageEvent
 from realtime.node import Node
 from realtime.session import Session
 from realtime.store.base import NewMessage, StoredMessage
+from realtime_client import Client
 
 
 def session_of(node: Node, user: str) -> Session:

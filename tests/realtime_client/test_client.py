@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from protocol.frames import Message, Pong, Synced, Welcome
-from realtime.client import AuthenticationError, Client, ClientClosed, ClientError
 from realtime.node import Node
+from realtime_client import AuthenticationError, Client, ClientClosed, ClientError
 from tests.fixtures.node import NodeFactory
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]
