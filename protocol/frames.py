@@ -29,8 +29,10 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "Ack",
+    "Attachment",
     "ClientFrame",
     "Device",
+    "Edit",
     "Error",
     "History",
     "HistoryReply",
@@ -43,6 +45,7 @@ __all__ = [
     "Ping",
     "Pong",
     "Presence",
+    "React",
     "Read",
     "Receipt",
     "Refresh",
@@ -56,7 +59,9 @@ __all__ = [
     "ThreadsReply",
     "Typing",
     "TypingEvent",
+    "Unsend",
     "Unsubscribe",
+    "Update",
     "Welcome",
     "error_frame",
 ]
@@ -83,15 +88,64 @@ class _ClientFrame(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="
     id: RequestId | None = None
 
 
+class Attachment(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Metadata of a file shared with a message; the app's own storage serves ``url``.
+
+    The server stores no media: only these fields, checked by
+    :mod:`protocol.validation` (https URLs, a MIME type, sizes in range).
+    """
+
+    url: str
+    type: str
+    size: Int64
+    name: str | None = None
+    width: Int64 | None = None
+    height: Int64 | None = None
+    duration_ms: Int64 | None = None
+    thumb: str | None = None
+
+
 class Send(_ClientFrame, tag="send", kw_only=True):
     """Post ``body`` to ``thread``, or to the DM thread with user ``to``; answered by
-    an :class:`Ack` carrying thread, seq, msg and ts."""
+    an :class:`Ack` carrying thread, seq, msg and ts. ``reply_to`` names a message of
+    the same thread; ``attachments`` describe shared files (at most 10)."""
 
     thread: str | None = None
     to: str | None = None
     cid: str
     body: str
     meta: dict[str, Any] | None = None
+    reply_to: Int64 | None = None
+    attachments: list[Attachment] | None = None
+
+
+class Edit(_ClientFrame, tag="edit", kw_only=True):
+    """Replace the body (and ``meta``, when given) of message ``seq`` of ``thread``,
+    which the user sent; answered by an :class:`Ack` {thread, seq (the entry's), target}."""
+
+    thread: str
+    seq: Int64
+    body: str
+    meta: dict[str, Any] | None = None
+
+
+class Unsend(_ClientFrame, tag="unsend", kw_only=True):
+    """Erase message ``seq`` of ``thread``, which the user sent; answered by an
+    :class:`Ack` {thread, seq (the entry's), target}."""
+
+    thread: str
+    seq: Int64
+
+
+class React(_ClientFrame, tag="react", kw_only=True):
+    """Add (``on``) or remove the user's ``emoji`` on message ``seq`` of ``thread``;
+    answered by an :class:`Ack` {thread, seq, target}, ``seq`` null when the reaction
+    was already in that state."""
+
+    thread: str
+    seq: Int64
+    emoji: str
+    on: bool
 
 
 class Typing(_ClientFrame, tag="typing", kw_only=True):
@@ -180,6 +234,9 @@ ClientFrame = (
     | Device
     | Refresh
     | Ping
+    | Edit
+    | Unsend
+    | React
 )
 
 
@@ -201,11 +258,17 @@ class Welcome(_ServerFrame, tag="welcome", kw_only=True):
 
 
 class Ack(_ServerFrame, tag="ack", kw_only=True):
-    """Success reply to a request; which optional fields are set depends on it."""
+    """Success reply to a request; which optional fields are set depends on it.
+
+    ``seq`` is left out unless set; set to ``None`` it is sent as null (a ``react``
+    that changed nothing). ``target`` is the message an ``edit``, ``unsend`` or
+    ``react`` was about.
+    """
 
     id: RequestId | None = None
     thread: str | None = None
-    seq: Int64 | None = None
+    seq: Int64 | msgspec.UnsetType | None = msgspec.UNSET
+    target: Int64 | None = None
     msg: str | None = None
     ts: Int64 | None = None
     post: str | None = None
@@ -233,6 +296,33 @@ class Message(_ServerFrame, tag="message", kw_only=True):
     meta: dict[str, Any] | None
     ts: Int64
     cid: str | None = None
+    reply_to: Int64 | None = None
+    attachments: list[Attachment] | None = None
+    edited: Int64 | None = None
+    """Epoch ms of the last edit, when edited."""
+    deleted: bool | None = None
+    """True when unsent: body is empty, meta and attachments are gone."""
+    reactions: dict[str, list[str]] | None = None
+    """{emoji: [users]}, in ``history`` and ``threads`` (folded state), when any."""
+    cursor: str | None = None
+
+
+class Update(_ServerFrame, tag="update", kw_only=True):
+    """A change to message ``target`` of ``thread``: an entry of the thread's log with
+    its own ``seq``. ``user`` is who made it (None: the HTTP API). By ``kind``:
+    ``edit`` carries the new ``body`` and ``meta``; ``react`` the ``emoji`` and ``on``;
+    ``unsend`` nothing more."""
+
+    thread: str
+    seq: Int64
+    target: Int64 | None
+    kind: str
+    user: str | None
+    ts: Int64
+    body: str | None = None
+    meta: dict[str, Any] | None = None
+    emoji: str | None = None
+    on: bool | None = None
     cursor: str | None = None
 
 
@@ -329,6 +419,7 @@ ServerFrame = (
     | ThreadsReply
     | Synced
     | Pong
+    | Update
 )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
@@ -30,24 +31,30 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import (
     INT64_MAX,
     INT64_MIN,
+    Attachment,
     ClientFrame,
     Device,
+    Edit,
     History,
     Like,
     ListThreads,
     Ping,
+    React,
     Read,
     Refresh,
     Send,
     Subscribe,
     Sync,
     Typing,
+    Unsend,
     Unsubscribe,
 )
 from protocol.limits import Limits
 
 __all__ = [
+    "MAX_ATTACHMENTS",
     "MAX_CID_LENGTH",
+    "MAX_EMOJI_BYTES",
     "MAX_REQUEST_ID_LENGTH",
     "PLATFORMS",
     "POST_ID_PATTERN",
@@ -72,6 +79,16 @@ MAX_REQUEST_ID_LENGTH: Final = 64
 MAX_DEVICE_TOKEN_LENGTH: Final = 4096
 MAX_REFRESH_TOKEN_LENGTH: Final = 8192
 PLATFORMS: Final = frozenset({"android", "ios", "web"})
+MAX_ATTACHMENTS: Final = 10
+MAX_EMOJI_BYTES: Final = 32
+MAX_URL_LENGTH: Final = 2048
+MAX_ATTACHMENT_NAME: Final = 255
+# A MIME type: type "/" subtype, RFC 6838 restricted names, parameters not allowed.
+MIME_TYPE_PATTERN: Final = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]{0,126}"
+)
+# https://host[:port][/path...]: no spaces, no control characters, a non-empty host.
+HTTPS_URL_PATTERN: Final = re.compile(r"https://[^\s/?#@]+(?:[/?#][^\s]*)?")
 
 TOPIC_POST: Final = "post"
 TOPIC_PRESENCE: Final = "presence"
@@ -220,20 +237,30 @@ def _validate_send(frame: Send, limits: Limits) -> Send:
         raise _bad(frame, "to must be a user id: 1..64 characters of [A-Za-z0-9_.@+-]")
     _check_length(frame, "cid", frame.cid, MAX_CID_LENGTH)
     _check_no_nul(frame, "cid", frame.cid)
-    _check_no_nul(frame, "body", frame.body)
-    size = _utf8_length(frame, "body", frame.body)
+    _check_body_meta(frame, frame.body, frame.meta, limits)
+    if frame.reply_to is not None and frame.reply_to < 1:
+        raise _bad(frame, "reply_to must be the seq of a message (>= 1)")
+    if frame.attachments is not None:
+        _check_attachments(frame, frame.attachments, limits)
+    return frame
+
+
+def _check_body_meta(frame: Send | Edit, body: str, meta: dict[str, Any] | None,
+                     limits: Limits) -> None:
+    _check_no_nul(frame, "body", body)
+    size = _utf8_length(frame, "body", body)
     if size > limits.max_body:
         raise ProtocolError(
             ErrorCode.TOO_LARGE,
             f"body is {size} bytes, more than the limit of {limits.max_body}",
             frame.id,
         )
-    if frame.meta is not None:
-        if not _is_json_value(frame.meta):
+    if meta is not None:
+        if not _is_json_value(meta):
             raise _bad(frame, "meta must hold only JSON values")
-        _check_no_nul(frame, "meta", frame.meta)
+        _check_no_nul(frame, "meta", meta)
         try:
-            size = len(msgspec.json.encode(frame.meta))
+            size = len(msgspec.json.encode(meta))
         except (TypeError, ValueError, OverflowError):
             raise _bad(frame, "meta must hold only JSON values") from None
         if size > limits.max_meta:
@@ -242,6 +269,92 @@ def _validate_send(frame: Send, limits: Limits) -> Send:
                 f"meta is {size} bytes as JSON, more than the limit of {limits.max_meta}",
                 frame.id,
             )
+
+
+def is_https_url(value: object) -> bool:
+    """Whether ``value`` is an https URL of at most 2048 characters, with a host and
+    no whitespace or control characters."""
+    return (isinstance(value, str) and len(value) <= MAX_URL_LENGTH
+            and HTTPS_URL_PATTERN.fullmatch(value) is not None
+            and value.isprintable())
+
+
+def attachment_problem(attachment: Attachment) -> str | None:
+    """What is wrong with one attachment, or None. Shared by the WebSocket and the HTTP
+    API."""
+    if not is_https_url(attachment.url):
+        return "attachment url must be an https URL of at most 2048 characters"
+    if MIME_TYPE_PATTERN.fullmatch(attachment.type) is None:
+        return "attachment type must be a MIME type such as image/jpeg"
+    if attachment.size < 0:
+        return "attachment size must be >= 0 (bytes)"
+    if attachment.name is not None and (
+        not 1 <= len(attachment.name) <= MAX_ATTACHMENT_NAME
+        or "\x00" in attachment.name
+    ):
+        return f"attachment name must be 1..{MAX_ATTACHMENT_NAME} characters, no U+0000"
+    for name in ("width", "height", "duration_ms"):
+        value = getattr(attachment, name)
+        if value is not None and value < 0:
+            return f"attachment {name} must be >= 0"
+    if attachment.thumb is not None and not is_https_url(attachment.thumb):
+        return "attachment thumb must be an https URL of at most 2048 characters"
+    return None
+
+
+def _check_attachments(frame: Send, attachments: list[Attachment], limits: Limits) -> None:
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise _bad(frame, f"at most {MAX_ATTACHMENTS} attachments")
+    for attachment in attachments:
+        problem = attachment_problem(attachment)
+        if problem is not None:
+            raise _bad(frame, problem)
+    # Attachments count against the meta limit: they are the message's metadata.
+    size = len(msgspec.json.encode(attachments))
+    if frame.meta is not None:
+        size += len(msgspec.json.encode(frame.meta))
+    if size > limits.max_meta:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"meta and attachments are {size} bytes as JSON, more than the limit of"
+            f" {limits.max_meta}",
+            frame.id,
+        )
+
+
+def emoji_problem(emoji: str) -> str | None:
+    """What is wrong with a reaction's emoji, or None."""
+    if not emoji or len(emoji.encode("utf-8", "surrogatepass")) > MAX_EMOJI_BYTES:
+        return f"emoji must be 1..{MAX_EMOJI_BYTES} bytes as UTF-8"
+    # Joiners and variation selectors are not "printable" to Python, yet they make up
+    # emoji such as family sequences: only control characters and spaces are refused.
+    if any(unicodedata.category(c) == "Cc" or c.isspace() for c in emoji):
+        return "emoji must not contain control characters or spaces"
+    return None
+
+
+def _check_target(frame: Edit | Unsend | React) -> None:
+    _check_thread(frame, frame.thread)
+    if frame.seq < 1:
+        raise _bad(frame, "seq must be the seq of a message (>= 1)")
+
+
+def _validate_edit(frame: Edit, limits: Limits) -> Edit:
+    _check_target(frame)
+    _check_body_meta(frame, frame.body, frame.meta, limits)
+    return frame
+
+
+def _validate_unsend(frame: Unsend, limits: Limits) -> Unsend:
+    _check_target(frame)
+    return frame
+
+
+def _validate_react(frame: React, limits: Limits) -> React:
+    _check_target(frame)
+    problem = emoji_problem(frame.emoji)
+    if problem is not None:
+        raise _bad(frame, problem)
     return frame
 
 
@@ -315,4 +428,7 @@ _RULES: Final[dict[type, Callable[[Any, Limits], Any]]] = {
     Device: _validate_device,
     Refresh: _validate_refresh,
     Ping: _no_rules,
+    Edit: _validate_edit,
+    Unsend: _validate_unsend,
+    React: _validate_react,
 }

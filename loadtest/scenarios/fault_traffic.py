@@ -157,7 +157,7 @@ class Member:
             except TimeoutError:
                 self.errors["no answer"] += 1
             else:
-                assert ack.thread is not None and ack.seq is not None
+                assert ack.thread is not None and isinstance(ack.seq, int)
                 self.acked.append(Acked(self.user, ack.thread, ack.seq, cid, time.monotonic()))
                 self.progress.set()
                 return True
