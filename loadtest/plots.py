@@ -48,7 +48,8 @@ def plot_run(report: dict[str, Any], path: str) -> None:
 def plot_steps(result: dict[str, Any], path: str) -> None:
     """p50/p90/p99 against the offered rate, one point per step."""
     plt = _pyplot()
-    rates, series = [], {"p50": [], "p90": [], "p99": []}
+    rates: list[float] = []
+    series: dict[str, list[float]] = {"p50": [], "p90": [], "p99": []}
     for step in result["steps"]:
         summary = step["report"]["summary"]
         latency = summary.get("latency_ms") or summary.get("ack_latency_ms") or {}

@@ -170,14 +170,14 @@ def start_workers(options: Options, plan: dict[str, Any]) -> list[WorkerHandle]:
     context = multiprocessing.get_context("spawn")
     handles = []
     for index in range(options.workers):
-        parent_end, worker_end = context.Pipe(duplex=True)
+        parent_conn, worker_conn = context.Pipe(duplex=True)
         process = context.Process(
             target=_process_main,
-            args=(worker_end, options, plan, index, options.workers),
+            args=(worker_conn, options, plan, index, options.workers),
             name=f"loadtest-worker-{index}",
             daemon=True,
         )
         process.start()
-        worker_end.close()
-        handles.append(WorkerHandle(Channel(parent_end), process=process))
+        worker_conn.close()
+        handles.append(WorkerHandle(Channel(parent_conn), process=process))
     return handles

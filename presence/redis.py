@@ -150,12 +150,12 @@ class RedisPresence(Presence):
         self._local[session] = user
         came = await self._join(keys=[user_key(user)], args=[now, end, session, self._key_ttl])
         await redis.zadd(INDEX, {user: end}, gt=True)
-        return came == 1
+        return bool(came == 1)
 
     async def _leave_user(self, user: str, session: str) -> bool:
         self._local.pop(session, None)
         went = await self._leave(keys=[user_key(user)], args=[self._now_ms(), session])
-        return went == 1
+        return bool(went == 1)
 
     async def _online(self, users: list[str]) -> set[str]:
         if not users:
@@ -186,7 +186,10 @@ class RedisPresence(Presence):
         """Find users whose last lease ended; report each one this node expired."""
         redis = self._client()
         now = self._now_ms()
-        due = await redis.zrangebyscore(INDEX, "-inf", now, start=0, num=500, withscores=True)
+        # withscores=True: pairs of member and score (redis-py's type covers every form).
+        due: list[tuple[bytes | str, float]] = await redis.zrangebyscore(  # type: ignore[assignment]
+            INDEX, "-inf", now, start=0, num=500, withscores=True
+        )
         expired: list[str] = []
         for raw, score in due:
             user = raw.decode() if isinstance(raw, bytes) else raw

@@ -149,7 +149,8 @@ def validate(frame: F, limits: Limits) -> F:
             ErrorCode.BAD_REQUEST,
             f"request id must be at most {MAX_REQUEST_ID_LENGTH} characters",
         )
-    return _RULES[type(frame)](frame, limits)
+    checked: F = _RULES[type(frame)](frame, limits)
+    return checked
 
 
 def _bad(frame: ClientFrame, message: str) -> ProtocolError:

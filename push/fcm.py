@@ -131,7 +131,7 @@ class _AuthRequest(google.auth.transport.requests.Request):
         timeout: Any = None,
         **kwargs: Any,
     ) -> Any:
-        return super().__call__(
+        return super().__call__(  # type: ignore[no-untyped-call]  # google-auth: untyped
             url, method=method, body=body, headers=headers, timeout=self._timeout, **kwargs
         )
 
@@ -139,8 +139,12 @@ class _AuthRequest(google.auth.transport.requests.Request):
         self.session.close()
 
 
-class _BoundedFcm(FCMNotification):
+class _BoundedFcm(FCMNotification):  # type: ignore[misc]  # pyfcm ships no types
     """pyfcm with the hazards listed in the module docstring removed. Thread-safe."""
+
+    # Set by pyfcm's constructor; declared for the type checker.
+    credentials: Any
+    _service_account_file: str | None
 
     def __init__(self, *, endpoint: str, timeout: float, pool_size: int, **kwargs: Any) -> None:
         adapter = HTTPAdapter(
@@ -165,7 +169,7 @@ class _BoundedFcm(FCMNotification):
 
             if not os.path.isfile(self._service_account_file):
                 raise InvalidDataError(f"no service-account file at {self._service_account_file!r}")
-            self.credentials = service_account.Credentials.from_service_account_file(
+            self.credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
                 self._service_account_file, scopes=[FCM_SCOPE]
             )
             self._service_account_file = None
@@ -181,7 +185,7 @@ class _BoundedFcm(FCMNotification):
 
     def _session(self) -> requests.Session:
         fresh = getattr(self.thread_local, "requests_session", None) is None
-        session: requests.Session = BaseAPI.requests_session.fget(self)  # type: ignore[attr-defined]
+        session: requests.Session = BaseAPI.requests_session.fget(self)
         if fresh:
             with self._sessions_lock:
                 self._sessions.append(session)

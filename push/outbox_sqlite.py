@@ -217,7 +217,7 @@ class SqliteOutbox(Outbox):
         count = await self._run(
             self._count, "SELECT count(*) FROM push_outbox WHERE done_at IS NULL"
         )
-        return int(count)  # type: ignore[call-overload]
+        return int(count)  # type: ignore[call-overload,no-any-return]
 
     async def oldest_age(self, now: float) -> float:
         oldest = await self._run(

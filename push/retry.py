@@ -70,7 +70,7 @@ class RetryPolicy:
         exponential delay fixed and half random, so retries spread out but never bunch
         up at zero. ``jitter`` returns a number in [0, 1)."""
         exponential = min(self.max_delay, self.base_delay * 2 ** max(attempt - 1, 0))
-        return exponential / 2 + exponential / 2 * jitter()
+        return float(exponential / 2 + exponential / 2 * jitter())
 
     def decide(self, attempt: int, result: SendResult, jitter: Callable[[], float]) -> Decision:
         """What to do after attempt ``attempt`` (1-based) came to ``result``."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from presence.presence import PresenceUnavailable
 from protocol.errors import ErrorCode
@@ -121,7 +122,7 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
         return refusal(ErrorCode.INTERNAL, "internal error")
 
 
-def require_key(api_key: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def require_key(api_key: str) -> Middleware:
     """Middleware: ``/v1`` calls need ``X-API-Key`` equal to ``api_key``. An empty
     ``api_key`` refuses every call: the API is never open by accident."""
     expected = api_key.encode()

@@ -15,6 +15,7 @@ import ssl
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -177,10 +178,13 @@ class Node:
         # that timer is the handshake timeout, cutting off clients that connect and never
         # finish their request headers (slowloris). A handshake in progress, and the
         # WebSocket after it, are not affected.
-        public_timeouts = ({"keepalive_timeout": self.config.handshake_timeout}
-                           if self.config.handshake_timeout > 0 else {})
+        public_timeouts: dict[str, Any] = (
+            {"keepalive_timeout": self.config.handshake_timeout}
+            if self.config.handshake_timeout > 0 else {}
+        )
+        no_timeouts: dict[str, Any] = {}
         for app, port, context, timeouts in ((public, self.config.port, tls, public_timeouts),
-                                             (api, self.config.api_port, None, {})):
+                                             (api, self.config.api_port, None, no_timeouts)):
             # No access log: a handshake URL may carry a token.
             runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                    shutdown_timeout=1.0, **timeouts)

@@ -234,7 +234,7 @@ class SendQueue:
         if transport is not None:
             transport.abort()
 
-    def _transport(self) -> asyncio.BaseTransport | None:
+    def _transport(self) -> asyncio.Transport | None:
         with contextlib.suppress(AttributeError):
             req = self._ws._req  # aiohttp keeps the request; its transport is the socket
             if req is not None:

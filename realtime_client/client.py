@@ -238,7 +238,7 @@ class Client:
     async def _next(self) -> ServerFrame | None:
         frame = await self._events.get()
         if frame is not _STOP:
-            return frame  # type: ignore[no-any-return]
+            return frame
         self._events.put_nowait(_STOP)  # for any other waiter
         if self._failure is None or isinstance(self._failure, ClientClosed):
             return None

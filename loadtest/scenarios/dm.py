@@ -142,9 +142,9 @@ class DirectMessages(Scenario):
             if self.latency is not None:
                 self.latency.record(now, now - sent_ns)
         elif kind == "ack":
-            seq = frame.id
-            if isinstance(seq, int) and seq > 0:
-                peer.state.acked.add(seq)
+            acked = frame.id
+            if isinstance(acked, int) and acked > 0:
+                peer.state.acked.add(acked)
                 self.m.counters["acked"] += 1
         elif kind == "error":
             self.m.counters[f"error_{frame.code}"] += 1

@@ -65,7 +65,10 @@ def subscriber_retry() -> Retry:
 class RedisEngine(Protocol):
     """A way of talking to Redis: one server, or a cluster."""
 
-    connections: Sequence[PubSubConnection]
+    @property
+    def connections(self) -> Sequence[PubSubConnection]:
+        """Its pub/sub connections (one per server it subscribes on)."""
+        ...
 
     async def subscribe(self, channel: str) -> None: ...
 

@@ -81,7 +81,7 @@ class ClusterRedis:
         if existing is not None:
             return existing
         client = aioredis.Redis.from_url(
-            node_url(self._url, node.host, node.port),
+            node_url(self._url, node.host, int(node.port)),
             retry=subscriber_retry(),
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=COMMAND_TIMEOUT,
@@ -110,7 +110,11 @@ class ClusterRedis:
     async def subscribe(self, channel: str) -> None:
         connection = self._routes.get(channel)
         if connection is None:
-            connection = await self._connection(self._cluster.get_node_from_key(channel))
+            node = self._cluster.get_node_from_key(channel)
+            if node is None:
+                # An incomplete slot map: a connection error, retried like one.
+                raise ConnectionError(f"no cluster primary serves channel {channel!r}")
+            connection = await self._connection(node)
             self._routes[channel] = connection
         await connection.subscribe(channel)
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from push.messages import PushContent, for_chat_message, for_like, for_notification
+from push.messages import PushContent, PushMessage, for_chat_message, for_like, for_notification
 from push.outbox import Outbox
 from push.worker import PushWorker
 from realtime.store.base import Store, StoredMessage
@@ -116,7 +116,7 @@ class PushService:
             by_user: dict[str, list[str]] = {}
             for device in devices:
                 by_user.setdefault(device.user, []).append(device.token)
-            messages = []
+            messages: list[PushMessage] = []
             for user, tokens in by_user.items():
                 built = await content(user)
                 messages.extend(built.to(token) for token in tokens)
