@@ -3,6 +3,8 @@
 # Stage 1 builds a wheel and a virtualenv with every dependency (uvloop included) on the
 # full image, which has a compiler should a dependency lack a wheel for the platform.
 # Stage 2 copies only the virtualenv onto the slim image and runs it as an unprivileged user.
+# REALTIME_HOST is explicit: without a secret a node listens on 127.0.0.1 only, which a
+# container's published port could not reach.
 
 ARG PYTHON_VERSION=3.11
 
@@ -30,6 +32,7 @@ ENV PATH=/opt/realtime/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     REALTIME_DATA_DIR=/var/lib/realtime \
+    REALTIME_HOST=0.0.0.0 \
     REALTIME_LOG_FORMAT=json
 USER 10001:10001
 WORKDIR /var/lib/realtime

@@ -9,6 +9,9 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from realtime.devmode import read as read_dev_secrets
+from realtime.devmode import secrets_path
+
 __all__ = ["SCENARIO_NAMES", "Options", "add_arguments", "from_args"]
 
 SCENARIO_NAMES = ("dm", "fanout", "typing", "likes", "idle", "reconnect")
@@ -59,7 +62,8 @@ class Options:
         if self.target == "relay" and self.scenario not in RELAY_SCENARIOS:
             raise ValueError(f"the relay only runs {', '.join(RELAY_SCENARIOS)}")
         if self.target == "node" and not (self.secret or self.token_cmd):
-            raise ValueError("a node needs tokens: --secret, REALTIME_JWT_SECRET or --token-cmd")
+            raise ValueError("a node needs tokens: --secret, REALTIME_JWT_SECRET, --token-cmd, "
+                             "or --data-dir of a node in development mode")
         if self.scenario == "fanout" and self.target == "node" and not (
             self.api_urls and self.api_key
         ):
@@ -82,6 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="X-API-Key of the HTTP API [REALTIME_API_KEY]")
     parser.add_argument("--secret", default=os.environ.get("REALTIME_JWT_SECRET"),
                         help="JWT secret to mint tokens with [REALTIME_JWT_SECRET]")
+    parser.add_argument("--data-dir", default=os.environ.get("REALTIME_DATA_DIR", "./data"),
+                        help="data dir of a node in development mode: with no --secret, "
+                             "--api-key or --token-cmd, its secrets are read from there "
+                             "[REALTIME_DATA_DIR, default ./data]")
     parser.add_argument("--token-cmd",
                         help="command printing a token, run per user with {user} replaced")
     parser.add_argument("--target", choices=("node", "relay"), default="node",
@@ -112,12 +120,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def from_args(args: argparse.Namespace) -> Options:
     """The :class:`Options` that parsed flags describe."""
+    secret, api_key = args.secret, args.api_key
+    if args.target == "node" and not (secret or api_key or args.token_cmd):
+        # A node in development mode, as `realtime serve` with no secrets runs it.
+        stored = read_dev_secrets(secrets_path(args.data_dir))
+        if stored is not None:
+            secret, api_key = stored.jwt_secret, stored.api_key
     return Options(
         scenario=args.scenario,
         urls=tuple(args.urls or ("ws://127.0.0.1:8765/ws",)),
         api_urls=tuple(args.api_urls or ()),
-        api_key=args.api_key,
-        secret=args.secret,
+        api_key=api_key,
+        secret=secret,
         token_cmd=args.token_cmd,
         target=args.target,
         client=args.client,

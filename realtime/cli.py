@@ -1,4 +1,5 @@
-"""The ``realtime`` command: ``serve``, ``token``, ``migrate`` and ``config``."""
+"""The ``realtime`` command: ``serve``, ``token``, ``dev-key``, ``migrate``, ``healthcheck``
+and ``config``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 
 from realtime import logs
 from realtime.config import Config, add_flags, settings_markdown
-from realtime.devmode import with_dev_secrets
+from realtime.devmode import DEV_HOST, DevModeError, check_configured, for_serving, stored_for
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     token = commands.add_parser("token", help="print a signed client token for USER")
     token.add_argument("user")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
-    token.add_argument("--data-dir", dest="data_dir", default=None)
+    token.add_argument("--data-dir", dest="data_dir", default=None,
+                       help="the data dir of the node (development mode: its secrets)")
+
+    dev_key = commands.add_parser(
+        "dev-key", help="print the API key of a node in development mode (its data dir's)")
+    dev_key.add_argument("--data-dir", dest="data_dir", default=None,
+                         help="the data dir of the node [REALTIME_DATA_DIR, default ./data]")
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--database-url", dest="database_url", default=None)
@@ -47,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(config)
     if args.command == "token":
         return _token(config, args.user, args.ttl)
+    if args.command == "dev-key":
+        return _dev_key(config)
     if args.command == "migrate":
         return asyncio.run(_migrate(config))
     if args.command == "healthcheck":
@@ -58,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(config: Config) -> int:
-    config = with_dev_secrets(config)
+    try:
+        config = for_serving(config)
+    except DevModeError as exc:
+        print(f"realtime serve: {exc}", file=sys.stderr)
+        return 2
     # Chosen here rather than by the node, so that every log line names it.
     config = config.replace(node_id=config.node_id or "node-" + secrets.token_hex(4))
     logs.bind_node(config.node_id)
@@ -73,9 +86,15 @@ def _serve(config: Config) -> int:
         return 2
     log = logging.getLogger("realtime")
     if config.dev_mode:
-        log.warning("DEVELOPMENT MODE: secrets were made up and kept in %s; not for production",
-                    config.data_dir)
-        print(f"jwt secret: {config.jwt_secret}\napi key:    {config.api_key}", flush=True)
+        # The secrets themselves are not shown: ``realtime dev-key`` and ``realtime token``
+        # read them from the data dir.
+        log.warning("DEVELOPMENT MODE: no REALTIME_JWT_SECRET or REALTIME_API_KEY, so the "
+                    "secrets kept in %s are used; not for production", config.data_dir)
+        where = (f"{config.host} only (--host or REALTIME_HOST to listen elsewhere)"
+                 if config.host == DEV_HOST else config.host)
+        print(f"development mode: listening on {where}; `realtime dev-key --data-dir "
+              f"{config.data_dir}` prints the API key, `realtime token USER --data-dir "
+              f"{config.data_dir}` a client token", flush=True)
     if not config.fcm_credentials:
         log.info("push is off: REALTIME_FCM_CREDENTIALS is not set")
     try:
@@ -95,11 +114,12 @@ async def _run_node(config: Config) -> None:
     node = Node(config)
     await node.start()
     tune_for_serving()
-    print(f"serving {node.ws_url} (api {node.api_url}), node {node.id}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # After the handlers: whoever waits for this line may signal the node at once.
+    print(f"serving {node.ws_url} (api {node.api_url}), node {node.id}", flush=True)
     await stop.wait()
     logging.getLogger("realtime").info("draining")
     await node.drain()
@@ -108,12 +128,34 @@ async def _run_node(config: Config) -> None:
 def _token(config: Config, user: str, ttl: int) -> int:
     from realtime.auth import mint_token
 
-    config = with_dev_secrets(config)
     try:
-        print(mint_token(config.jwt_secret, user, ttl=ttl))
+        secret = config.jwt_secret
+        if not secret:
+            check_configured(config)
+            secret = stored_for(config, "realtime token").jwt_secret
+    except DevModeError as exc:
+        print(exc if str(exc).startswith("realtime") else f"realtime token: {exc}",
+              file=sys.stderr)
+        return 1
+    try:
+        print(mint_token(secret, user, ttl=ttl))
     except ValueError as exc:
         print(f"realtime token: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _dev_key(config: Config) -> int:
+    if config.jwt_secret or config.api_key:
+        # A configured key is the operator's: it is never printed.
+        print("realtime dev-key: REALTIME_JWT_SECRET or REALTIME_API_KEY is set, so this is "
+              "not development mode; use the API key you configured", file=sys.stderr)
+        return 1
+    try:
+        print(stored_for(config, "realtime dev-key").api_key)
+    except DevModeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0
 
 

@@ -39,7 +39,8 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("host", str, "0.0.0.0", "address both ports listen on"),
+    Setting("host", str, "",
+            "address both ports listen on (unset: 0.0.0.0, or 127.0.0.1 in development mode)"),
     Setting("port", int, 8765, "public WebSocket port"),
     Setting("api_port", int, 8080, "internal HTTP API port"),
     Setting("node_id", str, "", "this node's id (default: a random one per start)"),
@@ -97,7 +98,7 @@ _BY_NAME = {s.name: s for s in SETTINGS}
 class Config:
     """The settings one node runs with. Build it with :meth:`from_env` or :meth:`load`."""
 
-    host: str = "0.0.0.0"
+    host: str = ""
     port: int = 8765
     api_port: int = 8080
     node_id: str = ""
@@ -132,7 +133,7 @@ class Config:
     tls_key: str = ""
     compression: bool = False
     dev_mode: bool = field(default=False, compare=False)
-    """True when the secret or key were made up for development (see ``realtime.devmode``)."""
+    """True when neither secret nor key was configured (see ``realtime.devmode``)."""
 
     @property
     def limits(self) -> Limits:

@@ -97,6 +97,12 @@ def test_the_image_runs_as_a_non_root_user_and_logs_json() -> None:
     assert image_env()["REALTIME_LOG_FORMAT"] == "json"
 
 
+def test_the_image_gives_its_host_so_a_published_port_reaches_a_node_without_secrets() -> None:
+    # Without a secret a node listens on 127.0.0.1 unless a host is given: in a container
+    # that would be out of reach of `docker run -p 8765:8765`.
+    assert image_env()["REALTIME_HOST"] == "0.0.0.0"
+
+
 def test_the_installed_wheel_brings_uvloop_and_the_migrations(image: Path) -> None:
     # The build stage's own check of what it installed.
     check = re.search(r"/opt/realtime/bin/python -c \"[^\"]+\"",
