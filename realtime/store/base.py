@@ -51,6 +51,14 @@ class NotAMember(StoreError):
     """The sender of a message is not a member of its thread."""
 
 
+class MessageNotFound(StoreError):
+    """A change names no message of its thread, or an unsent one."""
+
+
+class NotTheSender(StoreError):
+    """An edit or unsend by someone other than the message's sender."""
+
+
 @dataclass(frozen=True, slots=True)
 class Thread:
     """A conversation. ``kind`` is ``"dm"`` (two members, or one for notes) or ``"group"``."""
@@ -77,10 +85,29 @@ class NewMessage(msgspec.Struct, frozen=True, gc=False):
     cid: str | None = None
     ts: int = 0
     """Epoch milliseconds, set by the caller (the store never reads the clock)."""
+    reply_to: int | None = None
+    attachments: list[dict[str, Any]] | None = None
+
+
+MESSAGE = "message"
+EDIT = "edit"
+UNSEND = "unsend"
+REACT = "react"
+CHANGE_KINDS = (EDIT, UNSEND, REACT)
 
 
 class StoredMessage(msgspec.Struct, frozen=True, gc=False):
-    """A committed message."""
+    """A committed entry of a thread's log: a message, or a change to one.
+
+    A message (``kind`` ``"message"``) is read in its current state: ``body`` and
+    ``meta`` as last edited, ``edited`` (epoch ms of the last edit), ``deleted`` once
+    unsent (then its body is empty, its meta and attachments gone); ``reactions``
+    ({emoji: [users]}) only where the read folds them in (history, thread lists).
+
+    A change (``kind`` ``"edit"``, ``"unsend"``, ``"react"``) names the message it
+    changes in ``target``; ``sender`` is who made it (None: the HTTP API). An edit
+    carries the message's new ``body`` and ``meta``, a reaction ``emoji`` and ``on``.
+    """
 
     thread: str
     seq: int
@@ -92,6 +119,47 @@ class StoredMessage(msgspec.Struct, frozen=True, gc=False):
     meta: dict[str, Any] | None
     cid: str | None
     ts: int
+    kind: str = MESSAGE
+    target: int | None = None
+    reply_to: int | None = None
+    attachments: list[dict[str, Any]] | None = None
+    edited: int | None = None
+    deleted: bool = False
+    emoji: str | None = None
+    on: bool | None = None
+    reactions: dict[str, list[str]] | None = None
+
+
+class NewChange(msgspec.Struct, frozen=True, gc=False):
+    """A change to make to message ``target`` of ``thread``: an ``edit`` (``body``, and
+    ``meta`` when ``replace_meta``), an ``unsend``, or a ``react`` (``emoji``, ``on``).
+    ``user`` None is the HTTP API, which may edit and unsend any message."""
+
+    thread: str
+    user: str | None
+    kind: str
+    target: int
+    ts: int
+    body: str = ""
+    meta: dict[str, Any] | None = None
+    replace_meta: bool = False
+    emoji: str = ""
+    on: bool = True
+
+
+class Changed(msgspec.Struct, frozen=True, gc=False):
+    """The result of :meth:`Store.change`.
+
+    ``entry`` is the new entry, or None when nothing changed (a reaction already in that
+    state, an edit to the current state). Then ``seq`` is the entry that made the current
+    state where one is known (the last edit, so that a retried edit gets its first
+    answer), else None. ``target`` is the message after the change (its reactions not
+    read).
+    """
+
+    entry: StoredMessage | None
+    seq: int | None
+    target: StoredMessage | None = None
 
 
 class Appended(msgspec.Struct, frozen=True, gc=False):
@@ -223,14 +291,38 @@ class Store(abc.ABC):
         return asyncio.ensure_future(self.append(message))
 
     @abc.abstractmethod
+    async def change(self, change: NewChange) -> Changed:
+        """Commit a change to a message as the thread's next entry (next ``seq``, next
+        ``pos``), or nothing when it changes nothing; the message's folded state moves
+        in the same transaction. An unsend erases the message's body, meta and
+        attachments, the bodies and meta of its edits, and its reactions.
+
+        Raise :class:`ThreadNotFound`, :class:`NotAMember` (``user`` not in the thread),
+        :class:`MessageNotFound` (no message at ``target``, or an unsent one),
+        :class:`NotTheSender` (an edit or unsend by another user than the sender), or
+        :class:`StoreUnavailable`."""
+
+    @abc.abstractmethod
+    async def is_message(self, thread: str, seq: int) -> bool:
+        """Whether ``seq`` is a message of ``thread`` (unsent or not; never a change).
+        A stable answer: entries are never removed."""
+
+    @abc.abstractmethod
     async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:
         """Up to ``limit`` messages with ``seq < before`` (all when None), the newest
-        such page, in ascending ``seq``."""
+        such page, in ascending ``seq``, in their current state with their reactions
+        folded in; change entries are not listed. Costs the same number of queries
+        however many changes the page's messages had."""
+
+    @abc.abstractmethod
+    async def entries(self, thread: str, after: int, before: int) -> list[StoredMessage]:
+        """Every entry of ``thread`` (messages and changes) with ``after < seq <
+        before``, ascending: what fills a gap in a live stream."""
 
     @abc.abstractmethod
     async def messages_after(self, user: str, pos: int, limit: int) -> list[StoredMessage]:
-        """Up to ``limit`` messages of ``user``'s threads with ``pos`` greater than
-        ``pos``, in ascending ``pos``: the replay behind a cursor."""
+        """Up to ``limit`` entries (messages and changes) of ``user``'s threads with
+        ``pos`` greater than ``pos``, in ascending ``pos``: the replay behind a cursor."""
 
     @abc.abstractmethod
     async def head(self) -> int:

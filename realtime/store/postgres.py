@@ -29,11 +29,15 @@ from realtime.store import migrate as migrations
 from realtime.store import postgres_social as social
 from realtime.store.base import (
     Appended,
+    Changed,
     DeviceToken,
     HistoryPage,
     LikeChange,
+    MessageNotFound,
+    NewChange,
     NewMessage,
     NotAMember,
+    NotTheSender,
     Store,
     StoredMessage,
     StoreError,
@@ -357,12 +361,20 @@ class PostgresStore(Store):
             SELECT t.id, t.kind, t.title, mb.read_seq,
                    ARRAY(SELECT user_id FROM members WHERE thread = t.id ORDER BY user_id),
                    (SELECT count(*) FROM messages AS m
-                     WHERE m.thread = t.id AND m.seq > mb.read_seq
+                     WHERE m.thread = t.id AND m.seq > mb.read_seq AND m.kind IS NULL
                        AND m.sender IS DISTINCT FROM $1),
-                   l.seq, l.pos, l.sender, l.cid, l.body, l.meta, l.ts
+                   l.thread, l.seq, l.pos, l.sender, l.cid, l.body, l.meta, l.ts, l.kind,
+                   l.target, l.reply_to, l.attachments, l.edited, l.deleted, l.emoji,
+                   l.react_on,
+                   (SELECT array_agg(ARRAY[r.emoji, r.user_id] ORDER BY r.at)
+                      FROM reactions AS r WHERE r.thread = t.id AND r.seq = l.seq)
             FROM members AS mb
             JOIN threads AS t ON t.id = mb.thread
-            LEFT JOIN messages AS l ON l.thread = t.id AND l.seq = t.last_seq
+            -- The last message, not the last entry: changes are folded into it.
+            LEFT JOIN LATERAL (
+                SELECT * FROM messages AS m WHERE m.thread = t.id AND m.kind IS NULL
+                ORDER BY m.seq DESC LIMIT 1
+            ) AS l ON true
             WHERE mb.user_id = $1
             ORDER BY t.last_pos DESC, t.created DESC
             """,
@@ -371,10 +383,11 @@ class PostgresStore(Store):
         summaries = []
         for row in rows:
             thread, kind, title, read_seq, members, unread = row[:6]
-            seq, pos, sender, cid, body, meta, ts = row[6:]
             last = None
-            if seq is not None:
-                last = StoredMessage(thread, seq, pos, str(pos), sender, body, meta, cid, ts)
+            if row[6] is not None:
+                last = row_to_message(row[6:22])
+                if row[22]:
+                    last = msgspec.structs.replace(last, reactions=_fold(row[22]))
             info = Thread(thread, kind, tuple(members), title)
             summaries.append(ThreadSummary(info, last, unread, read_seq))
         return summaries
@@ -399,17 +412,71 @@ class PostgresStore(Store):
             return failed_future(StoreUnavailable("the store is closed"))
         return self._appends.submit_soon(message)
 
+    async def change(self, change: NewChange) -> Changed:
+        row = await self._fetchrow(
+            "change",
+            "SELECT outcome, seq, pos, t_sender, t_body, t_meta"
+            " FROM rt_change($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            change.thread, change.user, change.kind, change.target, change.body,
+            change.meta, change.replace_meta, change.emoji, change.on, change.ts,
+        )
+        assert row is not None
+        outcome, seq, pos, sender, body, meta = row
+        if outcome == 2:
+            raise ThreadNotFound(change.thread)
+        if outcome == 3:
+            raise NotAMember(f"{change.user} is not a member of {change.thread}")
+        if outcome == 4:
+            raise MessageNotFound(f"no message {change.target} in {change.thread}")
+        if outcome == 5:
+            raise NotTheSender("only its sender may change a message")
+        target = StoredMessage(change.thread, change.target, 0, "", sender, body, meta, None,
+                               0)
+        if outcome == 1:
+            return Changed(None, seq, target)
+        react = change.kind == "react"
+        edit = change.kind == "edit"
+        entry = StoredMessage(
+            change.thread, seq, pos, str(pos), change.user, body if edit else "",
+            meta if edit else None, None, change.ts, kind=change.kind, target=change.target,
+            emoji=change.emoji if react else None, on=change.on if react else None,
+        )
+        return Changed(entry, seq, target)
+
+    async def is_message(self, thread: str, seq: int) -> bool:
+        return bool(await self._fetchval(
+            "is_message",
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE thread = $1 AND seq = $2"
+            " AND kind IS NULL)", thread, seq))
+
+    async def entries(self, thread: str, after: int, before: int) -> list[StoredMessage]:
+        rows = await self._fetch(
+            "entries",
+            f"SELECT {COLUMNS} FROM messages WHERE thread = $1 AND seq > $2 AND seq < $3"
+            " ORDER BY seq", thread, after, before)
+        return [row_to_message(row) for row in rows]
+
     async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:
+        """A page of messages in their current state; one query, whatever the changes:
+        each message's reactions come with it."""
         limit = max(limit, 0)
         rows = await self._fetch(
             "history",
-            f"SELECT {COLUMNS} FROM messages WHERE thread = $1 AND seq < $2"
+            f"SELECT {COLUMNS},"
+            " (SELECT array_agg(ARRAY[r.emoji, r.user_id] ORDER BY r.at) FROM reactions AS r"
+            "   WHERE r.thread = m.thread AND r.seq = m.seq)"
+            " FROM messages AS m WHERE thread = $1 AND seq < $2 AND kind IS NULL"
             " ORDER BY seq DESC LIMIT $3",
             thread,
             before if before is not None else _NO_BOUND,
             limit + 1,
         )
-        page = [row_to_message(row) for row in rows[:limit]]
+        page = []
+        for row in rows[:limit]:
+            message = row_to_message(row[:16])
+            if row[16]:
+                message = msgspec.structs.replace(message, reactions=_fold(row[16]))
+            page.append(message)
         page.reverse()
         return HistoryPage(page, len(rows) > limit)
 
@@ -424,11 +491,11 @@ class PostgresStore(Store):
         # (commit order), exactly as one query per user would.
         rows = await self._fetch(
             "messages_after",
-            "SELECT r.i, m.thread, m.seq, m.pos, m.sender, m.cid, m.body, m.meta, m.ts"
+            f"SELECT r.i, {COLUMNS}"
             " FROM unnest($1::text[], $2::bigint[], $3::int[])"
             "  WITH ORDINALITY AS r(user_id, after, lim, i)"
             " CROSS JOIN LATERAL ("
-            "  SELECT m.thread, m.seq, m.pos, m.sender, m.cid, m.body, m.meta, m.ts"
+            "  SELECT m.*"
             "  FROM members AS mb JOIN messages AS m ON m.thread = mb.thread"
             "  WHERE mb.user_id = r.user_id AND m.pos > r.after ORDER BY m.pos LIMIT r.lim"
             " ) AS m ORDER BY r.i, m.pos",
@@ -586,6 +653,14 @@ class PostgresStore(Store):
     async def _fetchval(self, what: str, query: str, *args: Any) -> Any:
         async with self._connection(what) as conn:
             return await conn.fetchval(query, *args)
+
+
+def _fold(pairs: Sequence[Sequence[str]]) -> dict[str, list[str]]:
+    """[[emoji, user], ...] in the order they reacted, as {emoji: [users]}."""
+    folded: dict[str, list[str]] = {}
+    for emoji, user in pairs:
+        folded.setdefault(emoji, []).append(user)
+    return folded
 
 
 def _usable(conn: asyncpg.Connection) -> bool:

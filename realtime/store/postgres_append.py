@@ -31,8 +31,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
+import msgspec
 
 from realtime.store.base import (
+    MESSAGE,
     Appended,
     NewMessage,
     NotAMember,
@@ -41,12 +43,13 @@ from realtime.store.base import (
     ThreadNotFound,
 )
 
-COLUMNS = "thread, seq, pos, sender, cid, body, meta, ts"
+COLUMNS = ("thread, seq, pos, sender, cid, body, meta, ts, kind, target, reply_to,"
+           " attachments, edited, deleted, emoji, react_on")
 
 _APPEND = (
-    "SELECT idx, outcome, seq, pos, body, meta, ts"
+    "SELECT idx, outcome, seq, pos, body, meta, ts, reply_to, attachments, edited, deleted"
     " FROM rt_append_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],"
-    " $6::bigint[])"
+    " $6::bigint[], $7::bigint[], $8::text[]::jsonb[])"
 )
 
 # The outcome codes of rt_append_batch.
@@ -58,8 +61,17 @@ Result = Appended | StoreError
 
 def row_to_message(row: asyncpg.Record) -> StoredMessage:
     """A ``messages`` row (selected as :data:`COLUMNS`) as a :class:`StoredMessage`."""
-    thread, seq, pos, sender, cid, body, meta, ts = row
-    return StoredMessage(thread, seq, pos, str(pos), sender, body, meta, cid, ts)
+    (thread, seq, pos, sender, cid, body, meta, ts, kind, target, reply_to, attachments,
+     edited, deleted, emoji, react_on) = row
+    if kind is None and reply_to is None and attachments is None and edited is None \
+            and not deleted:
+        # The common case: a plain message, built with the fewest arguments.
+        return StoredMessage(thread, seq, pos, str(pos), sender, body, meta, cid, ts)
+    return StoredMessage(
+        thread, seq, pos, str(pos), sender, body, meta, cid, ts, kind=kind or MESSAGE,
+        target=target, reply_to=reply_to, attachments=attachments, edited=edited,
+        deleted=deleted, emoji=emoji, on=react_on,
+    )
 
 
 async def append_batch(conn: asyncpg.Connection, items: Sequence[NewMessage]) -> list[Result]:
@@ -95,12 +107,17 @@ async def append_batch(conn: asyncpg.Connection, items: Sequence[NewMessage]) ->
         [m.body for m in sent],
         [m.meta for m in sent],
         [m.ts for m in sent],
+        [m.reply_to for m in sent],
+        # As JSON text: asyncpg would take a list inside the array for a dimension.
+        [None if m.attachments is None else msgspec.json.encode(m.attachments).decode()
+         for m in sent],
     )
     if len(rows) != len(sent):
         raise RuntimeError(f"rt_append_batch answered {len(rows)} rows for {len(sent)} items")
 
     outcomes: list[Result] = []
-    for message, (_, outcome, seq, pos, body, meta, ts) in zip(sent, rows, strict=True):
+    for message, row in zip(sent, rows, strict=True):
+        _, outcome, seq, pos, body, meta, ts, reply_to, attachments, edited, deleted = row
         if outcome == _STORED:
             stored = StoredMessage(
                 message.thread,
@@ -112,11 +129,15 @@ async def append_batch(conn: asyncpg.Connection, items: Sequence[NewMessage]) ->
                 message.meta,
                 message.cid,
                 message.ts,
+                reply_to=message.reply_to,
+                attachments=message.attachments,
             )
             outcomes.append(Appended(stored))
         elif outcome == _DUPLICATE:
             original = StoredMessage(
-                message.thread, seq, pos, str(pos), message.sender, body, meta, message.cid, ts
+                message.thread, seq, pos, str(pos), message.sender, body, meta, message.cid, ts,
+                reply_to=reply_to, attachments=attachments, edited=edited,
+                deleted=bool(deleted),
             )
             outcomes.append(Appended(original, duplicate=True))
         elif outcome == _NO_THREAD:

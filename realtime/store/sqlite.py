@@ -29,9 +29,11 @@ from typing import Any, TypeVar
 from realtime.store import sqlite_ops, sqlite_social
 from realtime.store.base import (
     Appended,
+    Changed,
     DeviceToken,
     HistoryPage,
     LikeChange,
+    NewChange,
     NewMessage,
     Store,
     StoredMessage,
@@ -232,9 +234,19 @@ class SqliteStore(Store):
         # Encoded here, so a meta that cannot be encoded fails only its own caller.
         try:
             meta = sqlite_ops.encode_meta(message.meta)
+            attachments = sqlite_ops.encode_meta(message.attachments)
         except Exception as exc:
             return failed_future(exc)
-        return self._submit_soon(AppendOp(message, meta))
+        return self._submit_soon(AppendOp(message, meta, attachments))
+
+    async def change(self, change: NewChange) -> Changed:
+        return await self._write(sqlite_ops.change, change)
+
+    async def is_message(self, thread: str, seq: int) -> bool:
+        return await self._read(sqlite_ops.is_message, thread, seq)
+
+    async def entries(self, thread: str, after: int, before: int) -> list[StoredMessage]:
+        return await self._read(sqlite_ops.entries, thread, after, before)
 
     async def history(self, thread: str, before: int | None, limit: int) -> HistoryPage:
         return await self._read(sqlite_ops.history, thread, before, limit)

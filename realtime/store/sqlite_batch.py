@@ -29,10 +29,11 @@ from realtime.store.sqlite_ops import COLUMNS, row_to_message, write_transaction
 
 @dataclass(frozen=True, slots=True)
 class AppendOp:
-    """An append; ``meta`` is the message's ``meta`` already encoded as JSON."""
+    """An append; ``meta`` and ``attachments`` are the message's, already encoded as JSON."""
 
     message: NewMessage
     meta: str | None
+    attachments: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +107,10 @@ class _Appends:
                 return Appended(row_to_message(row), duplicate=True)
         seq += 1
         cursor = conn.execute(
-            "INSERT INTO messages (thread, seq, sender, cid, body, meta, ts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (thread, seq, sender, message.cid, message.body, op.meta, message.ts),
+            "INSERT INTO messages (thread, seq, sender, cid, body, meta, ts, reply_to,"
+            " attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (thread, seq, sender, message.cid, message.body, op.meta, message.ts,
+             message.reply_to, op.attachments),
         )
         pos = cursor.lastrowid
         assert pos is not None
@@ -124,6 +126,8 @@ class _Appends:
             message.meta,
             message.cid,
             message.ts,
+            reply_to=message.reply_to,
+            attachments=message.attachments,
         )
         return Appended(stored)
 

@@ -20,8 +20,16 @@ from typing import Any
 import msgspec
 
 from realtime.store.base import (
+    EDIT,
+    MESSAGE,
+    REACT,
+    UNSEND,
+    Changed,
     HistoryPage,
+    MessageNotFound,
+    NewChange,
     NotAMember,
+    NotTheSender,
     StoredMessage,
     StoreError,
     Thread,
@@ -30,7 +38,8 @@ from realtime.store.base import (
     dm_thread_id,
 )
 
-COLUMNS = "thread, seq, pos, sender, cid, body, meta, ts"
+COLUMNS = ("thread, seq, pos, sender, cid, body, meta, ts, kind, target, reply_to,"
+           " attachments, edited, deleted, emoji, react_on")
 
 
 def connect(path: str, *, synchronous: str, query_only: bool = False) -> sqlite3.Connection:
@@ -43,6 +52,9 @@ def connect(path: str, *, synchronous: str, query_only: bool = False) -> sqlite3
         # NORMAL would be faster, and a power loss could drop the last commits.
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
+        # An unsent message is erased: its freed content is overwritten, not left in
+        # free pages of the file.
+        conn.execute("PRAGMA secure_delete = ON")
         if query_only:
             conn.execute("PRAGMA query_only = ON")
     except BaseException:
@@ -51,8 +63,8 @@ def connect(path: str, *, synchronous: str, query_only: bool = False) -> sqlite3
     return conn
 
 
-def encode_meta(meta: dict[str, Any] | None) -> str | None:
-    """``meta`` as JSON text, or None."""
+def encode_meta(meta: Any) -> str | None:
+    """``meta`` (or attachments) as JSON text, or None."""
     return None if meta is None else msgspec.json.encode(meta).decode()
 
 
@@ -130,6 +142,88 @@ def mark_read(conn: sqlite3.Connection, thread: str, user: str, seq: int) -> int
     return stored
 
 
+def change(conn: sqlite3.Connection, change: NewChange) -> Changed:
+    """Make ``change`` the thread's next entry, moving the target's folded state; see
+    :meth:`realtime.store.base.Store.change`."""
+    thread, user, target = change.thread, change.user, change.target
+    row = conn.execute("SELECT last_seq FROM threads WHERE id = ?", (thread,)).fetchone()
+    if row is None:
+        raise ThreadNotFound(thread)
+    last_seq = row[0]
+    if user is not None and conn.execute(
+        "SELECT 1 FROM members WHERE thread = ? AND user = ?", (thread, user)
+    ).fetchone() is None:
+        raise NotAMember(f"{user} is not a member of {thread}")
+    found = conn.execute(
+        f"SELECT {COLUMNS} FROM messages WHERE thread = ? AND seq = ?"
+        " AND kind IS NULL AND deleted = 0",
+        (thread, target),
+    ).fetchone()
+    if found is None:
+        raise MessageNotFound(f"no message {target} in {thread}")
+    message = row_to_message(found)
+    if change.kind != REACT and user is not None and message.sender != user:
+        raise NotTheSender("only its sender may change a message")
+    ts, seq = change.ts, last_seq + 1
+    body, meta = "", None
+    if change.kind == EDIT:
+        body, meta = change.body, change.meta if change.replace_meta else message.meta
+        if body == message.body and meta == message.meta:
+            # Already so: a retry of the last edit gets that edit's entry back.
+            (prior,) = conn.execute(
+                "SELECT MAX(seq) FROM messages WHERE thread = ? AND target = ?"
+                " AND kind = 'edit'", (thread, target)).fetchone()
+            return Changed(None, prior, message)
+        conn.execute(
+            "UPDATE messages SET body = ?, meta = ?, edited = ? WHERE thread = ? AND seq = ?",
+            (body, encode_meta(meta), ts, thread, target),
+        )
+        current = msgspec.structs.replace(message, body=body, meta=meta, edited=ts)
+    elif change.kind == UNSEND:
+        # The erase: the message's content, the content of its edits, its reactions.
+        conn.execute(
+            "UPDATE messages SET body = '', meta = NULL, attachments = NULL, deleted = 1"
+            " WHERE thread = ? AND seq = ?", (thread, target))
+        conn.execute(
+            "UPDATE messages SET body = '', meta = NULL"
+            " WHERE thread = ? AND target = ? AND kind = 'edit'", (thread, target))
+        conn.execute("DELETE FROM reactions WHERE thread = ? AND seq = ?", (thread, target))
+        current = msgspec.structs.replace(message, body="", meta=None, attachments=None,
+                                          deleted=True)
+    else:
+        has = conn.execute(
+            "SELECT 1 FROM reactions WHERE thread = ? AND seq = ? AND emoji = ? AND user = ?",
+            (thread, target, change.emoji, user),
+        ).fetchone() is not None
+        if has == change.on:
+            return Changed(None, None, message)
+        if change.on:
+            conn.execute(
+                "INSERT INTO reactions (thread, seq, emoji, user, at) VALUES (?, ?, ?, ?, ?)",
+                (thread, target, change.emoji, user, seq))
+        else:
+            conn.execute(
+                "DELETE FROM reactions WHERE thread = ? AND seq = ? AND emoji = ? AND user = ?",
+                (thread, target, change.emoji, user))
+        current = message
+    react = change.kind == REACT
+    cursor = conn.execute(
+        "INSERT INTO messages (thread, seq, sender, body, meta, ts, kind, target, emoji,"
+        " react_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (thread, seq, user, body, encode_meta(meta), ts, change.kind, target,
+         change.emoji if react else None, int(change.on) if react else None),
+    )
+    pos = cursor.lastrowid
+    assert pos is not None
+    conn.execute("UPDATE threads SET last_seq = ? WHERE id = ?", (seq, thread))
+    entry = StoredMessage(
+        thread, seq, pos, str(pos), user, body, meta, None, ts, kind=change.kind,
+        target=target, emoji=change.emoji if react else None,
+        on=change.on if react else None,
+    )
+    return Changed(entry, seq, current)
+
+
 # -- reads -------------------------------------------------------------------------------
 
 
@@ -166,13 +260,19 @@ def threads_of(conn: sqlite3.Connection, user: str) -> list[ThreadSummary]:
         for thread, kind, title, last_seq, read_seq in rows:
             last = None
             if last_seq:
+                # The last message, not the last entry: changes are folded into it.
                 row = conn.execute(
-                    f"SELECT {COLUMNS} FROM messages WHERE thread = ? AND seq = ?",
-                    (thread, last_seq),
+                    f"SELECT {COLUMNS} FROM messages WHERE thread = ? AND kind IS NULL"
+                    " ORDER BY seq DESC LIMIT 1",
+                    (thread,),
                 ).fetchone()
-                last = row_to_message(row)
+                if row is not None:
+                    last = row_to_message(row)
+                    folded = _reactions(conn, thread, last.seq, last.seq)
+                    if folded:
+                        last = msgspec.structs.replace(last, reactions=folded[last.seq])
             (unread,) = conn.execute(
-                "SELECT COUNT(*) FROM messages WHERE thread = ? AND seq > ?"
+                "SELECT COUNT(*) FROM messages WHERE thread = ? AND seq > ? AND kind IS NULL"
                 " AND (sender IS NULL OR sender <> ?)",
                 (thread, read_seq, user),
             ).fetchone()
@@ -182,16 +282,54 @@ def threads_of(conn: sqlite3.Connection, user: str) -> list[ThreadSummary]:
 
 
 def history(conn: sqlite3.Connection, thread: str, before: int | None, limit: int) -> HistoryPage:
-    """The newest ``limit`` messages below ``before``, ascending; ``more``: older exist."""
+    """The newest ``limit`` messages below ``before``, ascending, in their current state
+    with their reactions; ``more``: older exist. Two queries, whatever the changes."""
     bound = before if before is not None else 1 << 62
-    rows = conn.execute(
-        f"SELECT {COLUMNS} FROM messages WHERE thread = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-        (thread, bound, max(limit, 0) + 1),
-    ).fetchall()
-    more = len(rows) > limit
-    page = [row_to_message(row) for row in rows[: max(limit, 0)]]
-    page.reverse()
+    with read_transaction(conn):
+        rows = conn.execute(
+            f"SELECT {COLUMNS} FROM messages WHERE thread = ? AND seq < ? AND kind IS NULL"
+            " ORDER BY seq DESC LIMIT ?",
+            (thread, bound, max(limit, 0) + 1),
+        ).fetchall()
+        more = len(rows) > limit
+        page = [row_to_message(row) for row in rows[: max(limit, 0)]]
+        page.reverse()
+        if page:
+            folded = _reactions(conn, thread, page[0].seq, page[-1].seq)
+            if folded:
+                page = [msgspec.structs.replace(m, reactions=folded[m.seq])
+                        if m.seq in folded else m for m in page]
     return HistoryPage(page, more)
+
+
+def entries(conn: sqlite3.Connection, thread: str, after: int, before: int
+            ) -> list[StoredMessage]:
+    """Every entry of ``thread`` strictly between seqs ``after`` and ``before``, ascending."""
+    rows = conn.execute(
+        f"SELECT {COLUMNS} FROM messages WHERE thread = ? AND seq > ? AND seq < ? ORDER BY seq",
+        (thread, after, before),
+    ).fetchall()
+    return [row_to_message(row) for row in rows]
+
+
+def is_message(conn: sqlite3.Connection, thread: str, seq: int) -> bool:
+    """Whether ``seq`` is a message of ``thread``."""
+    return conn.execute(
+        "SELECT 1 FROM messages WHERE thread = ? AND seq = ? AND kind IS NULL", (thread, seq)
+    ).fetchone() is not None
+
+
+def _reactions(conn: sqlite3.Connection, thread: str, first: int, last: int
+               ) -> dict[int, dict[str, list[str]]]:
+    """{seq: {emoji: [users in the order they reacted]}} of the messages first..last."""
+    folded: dict[int, dict[str, list[str]]] = {}
+    for seq, emoji, user in conn.execute(
+        "SELECT seq, emoji, user FROM reactions WHERE thread = ? AND seq BETWEEN ? AND ?"
+        " ORDER BY seq, at",
+        (thread, first, last),
+    ):
+        folded.setdefault(seq, {}).setdefault(emoji, []).append(user)
+    return folded
 
 
 def messages_after(
@@ -199,7 +337,8 @@ def messages_after(
 ) -> list[StoredMessage]:
     """``user``'s messages with ``pos`` above ``pos``, ascending, at most ``limit``."""
     rows = conn.execute(
-        "SELECT m.thread, m.seq, m.pos, m.sender, m.cid, m.body, m.meta, m.ts"
+        "SELECT m.thread, m.seq, m.pos, m.sender, m.cid, m.body, m.meta, m.ts, m.kind,"
+        " m.target, m.reply_to, m.attachments, m.edited, m.deleted, m.emoji, m.react_on"
         " FROM members AS mb JOIN messages AS m ON m.thread = mb.thread"
         " WHERE mb.user = ? AND m.pos > ? ORDER BY m.pos LIMIT ?",
         (user, pos, max(limit, 0)),
@@ -249,6 +388,17 @@ def _members(conn: sqlite3.Connection, thread: str) -> tuple[str, ...]:
 
 
 def row_to_message(row: tuple[Any, ...]) -> StoredMessage:
-    thread, seq, pos, sender, cid, body, meta, ts = row
+    (thread, seq, pos, sender, cid, body, meta, ts, kind, target, reply_to, attachments,
+     edited, deleted, emoji, react_on) = row
     decoded = None if meta is None else msgspec.json.decode(meta)
-    return StoredMessage(thread, seq, pos, str(pos), sender, body, decoded, cid, ts)
+    if kind is None and reply_to is None and attachments is None and edited is None \
+            and not deleted:
+        # The common case: a plain message, built with the fewest arguments.
+        return StoredMessage(thread, seq, pos, str(pos), sender, body, decoded, cid, ts)
+    return StoredMessage(
+        thread, seq, pos, str(pos), sender, body, decoded, cid, ts,
+        kind=kind or MESSAGE, target=target, reply_to=reply_to,
+        attachments=None if attachments is None else msgspec.json.decode(attachments),
+        edited=edited, deleted=bool(deleted), emoji=emoji,
+        on=None if react_on is None else bool(react_on),
+    )
