@@ -80,6 +80,16 @@ Event = (
     MessageEvent | ReceiptEvent | TypingChange | NotificationEvent | PresenceChange | LikesCount
 )
 
+
+def topic_of(event: Event) -> str | None:
+    """The topic an event is published to, or None for events addressed to users."""
+    if isinstance(event, PresenceChange):
+        return f"presence:{event.user}"
+    if isinstance(event, LikesCount):
+        return f"post:{event.post}"
+    return None
+
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Event)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from protocol.codec import Codec
 from protocol.cursor import Cursor, CursorTracker
 from protocol.frames import Message, ServerFrame, Synced
-from realtime.events import Delivery, MessageEvent, message_frame
+from realtime.events import Delivery, MessageEvent, message_frame, topic_of
 from realtime.send_queue import SendQueue
 from realtime.services.messaging import MessagingService
 from realtime.store.base import StoredMessage, StoreUnavailable
@@ -208,6 +208,12 @@ class Feed:
         held.sort(key=lambda d: d.event.seq)  # type: ignore[union-attr]
         for delivery in held:
             self._deliver_live(delivery)
+
+    def forget_topic(self, topic: str) -> None:
+        """Drop what is held of ``topic``: the session stopped following it, or is about
+        to send its current state, which supersedes anything older."""
+        if self._held:
+            self._held = [d for d in self._held if topic_of(d.event) != topic]
 
     # -- replay ----------------------------------------------------------------------
 

@@ -359,9 +359,14 @@ class Session:
             await self._hub.unfollow(self, frame.topic)
             raise unavailable("presence" if isinstance(exc, PresenceUnavailable)
                               else "the store") from exc
-        # The current state right after the ack: from here on, changes follow.
+        # The current state, then the ack: a client that has the ack has the state, and
+        # changes follow. The state goes straight to the client, never held behind a
+        # replay, so it cannot arrive after a later unsubscribe's ack; anything of the
+        # topic still held is older than it.
+        self.feed.forget_topic(frame.topic)
+        metrics.sent(type(state))
+        self.queue.put(Delivery(state).encoded(self.codec, self.user))
         self.send(Ack(id=frame.id))
-        self.deliver(Delivery(state))
 
     async def _current_state(self, kind: str, name: str) -> PresenceChange | LikesCount:
         """A snapshot of a followed topic that no change delivered meanwhile contradicts.
@@ -386,6 +391,9 @@ class Session:
     async def _on_unsubscribe(self, frame: Unsubscribe) -> None:
         parse_topic(frame.topic, frame.id)
         await self._hub.unfollow(self, frame.topic)
+        # Once the ack is sent no frame of the topic may follow: the hub delivers no more,
+        # and whatever a replay holds of it is dropped.
+        self.feed.forget_topic(frame.topic)
         self.send(Ack(id=frame.id))
 
     async def _on_read(self, frame: Read) -> None:

@@ -239,8 +239,8 @@ export class RealtimeClient extends EventTarget {
   }
 
   /**
-   * Follow `topic` (`post:<id>` or `presence:<user>`); the current state follows the
-   * `ack` as a `likes` or `presence` event. Followed again on every reconnection.
+   * Follow `topic` (`post:<id>` or `presence:<user>`); the current state arrives as a
+   * `likes` or `presence` event before the `ack`. Followed again on every reconnection.
    */
   async subscribe(topic) {
     this._topics.add(topic);
