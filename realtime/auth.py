@@ -13,12 +13,20 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import jwt
 
 from protocol.validation import is_user_id
 
-__all__ = ["AuthError", "Identity", "TokenVerifier", "bearer_token", "mint_token"]
+__all__ = [
+    "AuthError",
+    "Identity",
+    "KeySource",
+    "TokenVerifier",
+    "bearer_token",
+    "mint_token",
+]
 
 
 # Families of JWS algorithms. A verifier accepts algorithms from one family only: if a
@@ -49,22 +57,45 @@ class AuthError(Exception):
     """
 
 
-class TokenVerifier:
-    """Verifies client tokens signed with one configured key.
+class KeySource(Protocol):
+    """Where keys named by a token's ``kid`` come from (:class:`realtime.jwks.JwksKeys`)."""
 
-    Only the configured ``algorithms`` are accepted, whatever the token's header says,
-    so ``alg: none`` and algorithm confusion are impossible. ``exp`` and ``sub`` are
-    required, and ``sub`` must be a valid user id. ``leeway`` (seconds) tolerates clock
-    skew on ``exp`` and ``nbf``.
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        """The key called ``kid``, or ``None`` if there is none."""
+        ...
+
+
+# Which algorithms a provider's key of each JWK type may verify: a token cannot choose an
+# algorithm its key was not made for (an RSA key never verifies an HMAC token, and a
+# symmetric "oct" key in a published set verifies nothing).
+_BY_KEY_TYPE = {
+    "RSA": frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}),
+    "EC": frozenset({"ES256", "ES384", "ES512"}),
+    "OKP": frozenset({"EdDSA"}),
+}
+
+
+class TokenVerifier:
+    """Verifies client tokens: signed with one configured key, or by an identity provider.
+
+    Only the configured ``algorithms`` are accepted for ``secret``, whatever the token's
+    header says, so ``alg: none`` and algorithm confusion are impossible. ``exp`` and
+    ``sub`` are required, and ``sub`` must be a valid user id. ``leeway`` (seconds)
+    tolerates clock skew on ``exp``, ``nbf`` and ``iat``. ``issuer`` and ``audience``, when
+    set, must equal the token's ``iss`` and be among its ``aud``; with ``keys`` they
+    apply to the provider's tokens only, not to those of an HMAC ``secret``.
 
     With an HMAC algorithm (the default, HS256) ``secret`` is the shared secret; with an
-    asymmetric one it is the public key in PEM form.
+    asymmetric one it is the public key in PEM form; an empty ``secret`` accepts no token
+    through it. ``keys``, when given, verifies RS256, ES256 and EdDSA tokens (and their
+    siblings) with the provider key their ``kid`` names; such a key verifies only the
+    algorithms of its own type.
 
     :raises ValueError: if ``algorithms`` is empty, names ``none``, or mixes HMAC and
         asymmetric algorithms.
     """
 
-    __slots__ = ("_algorithms", "_key", "_leeway")
+    __slots__ = ("_algorithms", "_audience", "_issuer", "_key", "_keys", "_leeway")
 
     def __init__(
         self,
@@ -72,6 +103,9 @@ class TokenVerifier:
         *,
         algorithms: Sequence[str] = ("HS256",),
         leeway: float = 0,
+        issuer: str = "",
+        audience: str = "",
+        keys: KeySource | None = None,
     ) -> None:
         algs = list(algorithms)
         if not algs:
@@ -84,22 +118,67 @@ class TokenVerifier:
         self._key = secret
         self._algorithms = algs
         self._leeway = leeway
+        self._issuer = issuer
+        self._audience = audience
+        self._keys = keys
 
     def verify(self, token: str) -> Identity:
-        """Check ``token`` and return whom it identifies.
-
-        Call this on every handshake and on every ``refresh``.
+        """Check ``token`` against the configured ``secret`` and return whom it identifies.
 
         :raises AuthError: if the token is malformed, signed with another key or
-            algorithm, expired, not yet valid, or lacks a valid ``exp`` or ``sub``.
+            algorithm, expired, not yet valid, from another issuer or for another
+            audience, or lacks a valid ``exp`` or ``sub``.
         """
+        if not self._key:
+            raise AuthError("invalid token")
+        # A secret's tokens are the operator's own (``realtime token``, services): the
+        # issuer and audience describe the identity provider, when there is one.
+        own = self._keys is not None and self._algorithms[0] in _HMAC
+        return self._decode(token, self._key, self._algorithms, provider=not own)
+
+    async def authenticate(self, token: str) -> Identity:
+        """Check ``token`` with whichever key it is for and return whom it identifies.
+
+        Call this on every handshake and on every ``refresh``. A token whose header
+        names an asymmetric algorithm and a ``kid`` is checked against the identity
+        provider's keys (which may be fetched first, without blocking the loop); any
+        other token against ``secret``, as :meth:`verify` does.
+
+        :raises AuthError: as :meth:`verify`, and if the ``kid`` is unknown.
+        """
+        if self._keys is None:
+            return self.verify(token)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AuthError("invalid token") from None
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in _ASYMMETRIC or (alg in self._algorithms and self._key):
+            return self.verify(token)
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("invalid token")
+        key = await self._keys.key(kid)
+        if key is None:
+            raise AuthError("unknown signing key")
+        if alg not in _BY_KEY_TYPE.get(key.key_type, ()) or alg != key.algorithm_name:
+            # The header chose an algorithm the key was not published for (a key that
+            # declares no "alg" verifies its type's usual one: RS256, ES256 for P-256...).
+            raise AuthError("invalid token")
+        return self._decode(token, key.key, [alg], provider=True)
+
+    def _decode(self, token: str, key: Any, algorithms: list[str], *,
+                provider: bool) -> Identity:
+        issuer = self._issuer if provider else ""
+        audience = self._audience if provider else ""
         try:
             claims = jwt.decode(
                 token,
-                self._key,
-                algorithms=self._algorithms,
+                key,
+                algorithms=algorithms,
                 leeway=self._leeway,
-                options={"require": ["exp", "sub"]},
+                issuer=issuer or None,
+                audience=audience or None,
+                options={"require": ["exp", "sub"], "verify_aud": bool(audience)},
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired") from None
@@ -107,6 +186,10 @@ class TokenVerifier:
             raise AuthError("token not yet valid") from None
         except jwt.MissingRequiredClaimError as exc:
             raise AuthError(f"token lacks {exc.claim}") from None
+        except jwt.InvalidIssuerError:
+            raise AuthError("token from another issuer") from None
+        except jwt.InvalidAudienceError:
+            raise AuthError("token for another audience") from None
         except jwt.exceptions.InvalidSubjectError:
             raise AuthError("invalid user id in token") from None
         except jwt.PyJWTError:

@@ -45,6 +45,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_port", int, 8080, "internal HTTP API port"),
     Setting("node_id", str, "", "this node's id (default: a random one per start)"),
     Setting("jwt_secret", str, "", "HS256 secret that client tokens are signed with", True),
+    Setting("jwt_jwks_url", str, "",
+            "JWKS document of an identity provider: RS256, ES256 and EdDSA tokens are "
+            "verified against its keys, chosen by kid"),
+    Setting("jwt_issuer", str, "", "required iss of client tokens (unset: not checked)"),
+    Setting("jwt_audience", str, "",
+            "required aud of client tokens (unset: not checked)"),
+    Setting("jwt_leeway", float, 0.0, "seconds of clock skew allowed on exp, nbf and iat"),
+    Setting("jwt_firebase_project", str, "",
+            "Firebase project id: accept its Firebase Authentication ID tokens (sets the "
+            "JWKS URL, issuer and audience that are not set)"),
+    Setting("jwt_jwks_max_age", float, 300.0,
+            "seconds the provider's keys are used before they are fetched again"),
+    Setting("jwt_jwks_min_interval", float, 10.0,
+            "fewest seconds between two fetches of the provider's keys (a token with an "
+            "unknown kid asks for one)"),
     Setting("api_key", str, "", "key the internal HTTP API requires in X-API-Key", True),
     Setting("data_dir", str, "./data", "where the embedded database and dev secrets live"),
     Setting("database_url", str, "", "postgresql://... or sqlite:///path (unset: SQLite file)",
@@ -94,6 +109,24 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
+FIREBASE_JWKS_URL = (
+    "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
+)
+"""Where Google publishes the keys that sign Firebase Authentication ID tokens."""
+FIREBASE_ISSUER = "https://securetoken.google.com/"
+"""A Firebase ID token's ``iss`` is this followed by the project id; its ``aud`` is the
+project id."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityProvider:
+    """Whose tokens a node accepts besides those signed with its own secret."""
+
+    jwks_url: str
+    issuer: str
+    audience: str
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The settings one node runs with. Build it with :meth:`from_env` or :meth:`load`."""
@@ -103,6 +136,13 @@ class Config:
     api_port: int = 8080
     node_id: str = ""
     jwt_secret: str = ""
+    jwt_jwks_url: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_leeway: float = 0.0
+    jwt_firebase_project: str = ""
+    jwt_jwks_max_age: float = 300.0
+    jwt_jwks_min_interval: float = 10.0
     api_key: str = ""
     data_dir: str = "./data"
     database_url: str = ""
@@ -145,6 +185,17 @@ class Config:
             burst=self.limit_burst,
             max_sessions=self.limit_sessions,
             max_queue=self.limit_queue,
+        )
+
+    @property
+    def identity_provider(self) -> IdentityProvider:
+        """The JWKS URL, issuer and audience tokens are checked against: the settings,
+        with what ``jwt_firebase_project`` implies filling those not set."""
+        project = self.jwt_firebase_project
+        return IdentityProvider(
+            jwks_url=self.jwt_jwks_url or (FIREBASE_JWKS_URL if project else ""),
+            issuer=self.jwt_issuer or (FIREBASE_ISSUER + project if project else ""),
+            audience=self.jwt_audience or project,
         )
 
     def replace(self, **changes: Any) -> Config:

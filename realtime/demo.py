@@ -122,7 +122,7 @@ class DemoRoutes:
         if token is None:
             return refuse(ErrorCode.UNAUTHORIZED, "missing token")
         try:
-            user = self.node.verifier.verify(token).user
+            user = (await self.node.verifier.authenticate(token)).user
         except AuthError as exc:
             return refuse(ErrorCode.UNAUTHORIZED, str(exc))
         try:

@@ -41,12 +41,18 @@ def secrets_path(data_dir: str | Path) -> Path:
     return Path(data_dir) / SECRETS_FILE
 
 
+def has_identity(config: Config) -> bool:
+    """Whether client tokens are configured: a secret, or an identity provider's keys
+    (which stand for the secret: none is made up beside them)."""
+    return bool(config.jwt_secret or config.identity_provider.jwks_url)
+
+
 def check_configured(config: Config) -> None:
-    """Refuse a config that sets the secret or the key but not both: the error names the
-    one missing."""
-    if bool(config.jwt_secret) == bool(config.api_key):
+    """Refuse a config that sets the secret (or a provider) or the key but not both: the
+    error names the one missing."""
+    if has_identity(config) == bool(config.api_key):
         return
-    missing, present = (("REALTIME_API_KEY", "REALTIME_JWT_SECRET") if config.jwt_secret
+    missing, present = (("REALTIME_API_KEY", "REALTIME_JWT_SECRET") if has_identity(config)
                         else ("REALTIME_JWT_SECRET", "REALTIME_API_KEY"))
     raise DevModeError(f"{present} is set but {missing} is not: set both (production), "
                        "or neither (development mode)")
@@ -61,7 +67,7 @@ def for_serving(config: Config) -> Config:
     :class:`DevModeError`.
     """
     check_configured(config)
-    if config.jwt_secret:
+    if has_identity(config):
         return config.replace(host=config.host or PRODUCTION_HOST)
     path = secrets_path(config.data_dir)
     stored = read(path)

@@ -33,6 +33,7 @@ from realtime.config import Config
 from realtime.events import NotificationEvent
 from realtime.http_api import make_api_app
 from realtime.hub import Hub
+from realtime.jwks import JwksKeys
 from realtime.push_setup import Push
 from realtime.server import make_public_app
 from realtime.services import Services
@@ -124,7 +125,13 @@ class Node:
         logs.bind_node(self.id)
         self.store = store if store is not None else make_store(config)
         self.broker = broker if broker is not None else make_broker(config)
-        self.verifier = TokenVerifier(config.jwt_secret)
+        provider = config.identity_provider
+        self.jwks = (JwksKeys(provider.jwks_url, max_age=config.jwt_jwks_max_age,
+                              min_interval=config.jwt_jwks_min_interval)
+                     if provider.jwks_url else None)
+        self.verifier = TokenVerifier(config.jwt_secret, leeway=config.jwt_leeway,
+                                      issuer=provider.issuer, audience=provider.audience,
+                                      keys=self.jwks)
         self.admission = make_admission(config)
         self.hub = Hub(self.broker, on_reset=self._broker_reset)
         self.presence = make_presence(config)
@@ -163,6 +170,8 @@ class Node:
         """Open the store, connect the broker, and listen on both ports."""
         tls = self._tls_context()
         await self.store.open()
+        if self.jwks is not None:
+            await self.jwks.start()
         await self.broker.start(self.hub)
         await self.presence.start()
         await self.services.publisher.start()
@@ -259,6 +268,8 @@ class Node:
         await self.presence.close()
         await self.broker.close()
         await self.store.close()
+        if self.jwks is not None:
+            await self.jwks.close()
 
     # -- addresses (the bound ports, also when configured as 0) ------------------------
 

@@ -36,8 +36,12 @@ def refuse(code: ErrorCode, message: str) -> web.Response:
                              status=HTTP_STATUS[code])
 
 
-def admit(node: Node, request: web.Request) -> web.Response | Admitted:
-    """Judge a handshake: the refusal to answer it with, or what to serve it with."""
+async def admit(node: Node, request: web.Request) -> web.Response | Admitted:
+    """Judge a handshake: the refusal to answer it with, or what to serve it with.
+
+    The token is the one check that may wait (for an identity provider's keys); the
+    limits are checked after it, so they count what is true when the answer is given.
+    """
     if node.draining:
         return refuse(ErrorCode.UNAVAILABLE, "node is shutting down, connect to another")
     refusal = node.admission.check(request.remote, origin=request.headers.get("Origin"),
@@ -52,7 +56,7 @@ def admit(node: Node, request: web.Request) -> web.Response | Admitted:
     if token is None:
         return refuse(ErrorCode.UNAUTHORIZED, "missing token")
     try:
-        identity = node.verifier.verify(token)
+        identity = await node.verifier.authenticate(token)
     except AuthError as exc:
         return refuse(ErrorCode.UNAUTHORIZED, str(exc))
     raw_cursor = request.query.get("cursor") or request.headers.get("X-Cursor")
@@ -83,7 +87,7 @@ def make_public_app(node: Node) -> web.Application:
     app = web.Application()
 
     async def websocket(request: web.Request) -> web.StreamResponse:
-        admitted = admit(node, request)
+        admitted = await admit(node, request)
         if isinstance(admitted, web.Response):
             return admitted
         # Only what the session needs stays referenced for the connection's life (the

@@ -429,7 +429,7 @@ class Session:
 
     async def _on_refresh(self, frame: Refresh) -> None:
         try:
-            identity = self._verifier.verify(frame.token)
+            identity = await self._verifier.authenticate(frame.token)
         except AuthError as exc:
             raise RequestError(ErrorCode.UNAUTHORIZED, str(exc)) from exc
         if identity.user != self.user:
