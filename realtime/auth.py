@@ -160,7 +160,7 @@ class TokenVerifier:
         key = await self._keys.key(kid)
         if key is None:
             raise AuthError("unknown signing key")
-        if alg not in _BY_KEY_TYPE.get(key.key_type, ()) or alg != key.algorithm_name:
+        if alg not in _BY_KEY_TYPE.get(key.key_type or "", ()) or alg != key.algorithm_name:
             # The header chose an algorithm the key was not published for (a key that
             # declares no "alg" verifies its type's usual one: RS256, ES256 for P-256...).
             raise AuthError("invalid token")
