@@ -17,6 +17,7 @@ from collections.abc import Callable
 from protocol.codec import Codec
 from protocol.cursor import Cursor, CursorTracker
 from protocol.frames import Message, ServerFrame, Synced
+from protocol.limits import Limits
 from realtime.events import Delivery, MessageEvent, message_frame, topic_of
 from realtime.send_queue import SendQueue
 from realtime.services.messaging import MessagingService
@@ -24,8 +25,20 @@ from realtime.store.base import StoredMessage, StoreUnavailable
 from realtime.watermark import Watermark
 
 REPLAY_PAGE = 500
+"""The most messages one replay page reads from the store."""
 MAX_HELD = 10_000
 """Events held during a replay; past it the client is too far behind (1013)."""
+MESSAGE_OVERHEAD = 1024
+"""Bytes a stored message costs beyond its body and meta (ids, cursor, framing), at most."""
+
+
+def replay_page(limits: Limits) -> int:
+    """Messages per replay page: as many of the largest messages a client may send as fit
+    in half the connection's byte limit (the queue itself may hold the other half before
+    the replay waits), between 1 and :data:`REPLAY_PAGE`. So what a replay holds, the page
+    it read and the frames it queued, stays within the connection's limit."""
+    largest = limits.max_body + limits.max_meta + MESSAGE_OVERHEAD
+    return max(1, min(REPLAY_PAGE, limits.max_queue // 2 // largest))
 MAX_ACKED = 1024
 """Own acked seqs remembered per thread (see :meth:`Feed.acked`)."""
 MAX_GAP = 500
@@ -42,13 +55,13 @@ class Feed:
     """The stream of events to one session. ``too_far`` is called (never blocking) when
     the client must reconnect and sync instead."""
 
-    __slots__ = ("_acked", "_codec", "_cursor", "_held", "_messaging", "_queue",
-                 "_repairing", "_repairs", "_sending", "_seqs", "_start", "_too_far",
-                 "_watermark", "state", "user")
+    __slots__ = ("_acked", "_codec", "_cursor", "_held", "_held_bytes", "_messaging",
+                 "_page", "_queue", "_repairing", "_repairs", "_sending", "_seqs", "_start",
+                 "_too_far", "_watermark", "state", "user")
 
     def __init__(self, *, user: str, codec: Codec, queue: SendQueue,
                  messaging: MessagingService, watermark: Watermark,
-                 too_far: Callable[[], None]) -> None:
+                 too_far: Callable[[], None], page: int = REPLAY_PAGE) -> None:
         self.user = user
         self.state = State.LIVE
         self._codec = codec
@@ -61,6 +74,9 @@ class Feed:
         """Messages at or below this position are not owed live: older than the session,
         or carried by its replay."""
         self._held: list[Delivery] = []
+        self._held_bytes = 0
+        """What the held events weigh encoded: counted with the queue against its limit."""
+        self._page = page
         self._seqs: dict[str, int] = {}
         self._acked: dict[str, set[int]] = {}
         self._sending: set[str] | None = None
@@ -93,7 +109,11 @@ class Feed:
     def deliver(self, delivery: Delivery) -> None:
         """An event for this user arrived (never blocks)."""
         if self.state is State.SYNCING:
-            if len(self._held) >= MAX_HELD:
+            # Held events count toward the connection's byte limit like queued ones: a
+            # client that stalls its replay cannot make the node hold more for it.
+            self._held_bytes += len(delivery.encoded(self._codec, self.user))
+            if (len(self._held) >= MAX_HELD
+                    or self._held_bytes + self._queue.size > self._queue.max_bytes):
                 self._too_far()
             else:
                 self._held.append(delivery)
@@ -232,7 +252,7 @@ class Feed:
         queue = self._queue
         try:
             while True:
-                page = await self._messaging.replay(self.user, last, REPLAY_PAGE)
+                page = await self._messaging.replay(self.user, last, self._page)
                 for m in page:
                     # Backpressure per message, not per page: a page of large messages
                     # can be bigger than the whole queue, which would then overflow and
@@ -246,10 +266,11 @@ class Feed:
                     if cursor.covers(m.thread, m.seq, m.pos):
                         continue  # the client listed it: delivered before
                     self._send(self.message(m, cursor=self._cursor.text))
-                if len(page) < REPLAY_PAGE or queue.closing:
+                if len(page) < self._page or queue.closing:
                     break
         finally:
             held, self._held = self._held, []
+            self._held_bytes = 0
             if self.state is State.SYNCING:
                 self.state = State.LIVE
         self._cursor.advance(last)

@@ -39,7 +39,7 @@ class SendQueue:
 
     __slots__ = ("_close", "_close_timeout", "_closed", "_items", "_max_bytes",
                  "_on_overflow", "_opcode", "_roomy", "_size", "_unfinished",
-                 "_write_deadline", "_writer", "_ws")
+                 "_write_deadline", "_writer", "_ws", "written")
 
     def __init__(
         self,
@@ -66,6 +66,8 @@ class SendQueue:
         """Set while the writer awaits a write; a close moves its deadline."""
         self._unfinished: Suspended | None = None
         """A write begun at once that had to wait: the writer finishes it first."""
+        self.written = 0
+        """Frames handed to the socket so far: a client that reads makes it grow."""
 
     @property
     def size(self) -> int:
@@ -73,18 +75,30 @@ class SendQueue:
         return self._size
 
     @property
+    def max_bytes(self) -> int:
+        """The connection's byte limit."""
+        return self._max_bytes
+
+    @property
     def closing(self) -> bool:
         return self._close is not None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be written: a client that is not reading cannot show here."""
+        return self._writer is None
 
     def put(self, data: bytes) -> bool:
         """Queue a frame. Returns False (and drops it) when closing or over the limit."""
         if self._close is not None:
             return False
-        if self._writer is None and not self._closed:
-            # Nothing queued (the writer drains the queue before it ends): write now.
+        size = len(data)
+        if self._writer is None and not self._closed and size <= self._max_bytes:
+            # Nothing queued (the writer drains the queue before it ends): write now. A
+            # frame larger than the whole limit is never written, even to an idle queue.
+            self.written += 1
             self._drive(self._ws.send_frame(data, self._opcode))
             return True
-        size = len(data)
         if self._size + size > self._max_bytes:
             self._on_overflow()
             return False
@@ -210,6 +224,7 @@ class SendQueue:
                     data = items.popleft()
                     self._size -= len(data)
                     await ws.send_frame(data, self._opcode)
+                    self.written += 1
                     if self._roomy is not None and self._size <= self._max_bytes // 2:
                         self._roomy.set()
         finally:

@@ -53,7 +53,7 @@ from realtime.broker.base import BrokerUnavailable
 from realtime.eager import Suspended, start_eagerly
 from realtime.errors import RequestError, unavailable
 from realtime.events import Delivery, LikesCount, PresenceChange
-from realtime.feed import Feed, State
+from realtime.feed import Feed, State, replay_page
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
 from realtime.send_queue import SendQueue
@@ -75,7 +75,7 @@ class Session:
     # Thousands per node: slots keep each one small.
     __slots__ = ("_bucket", "_hub", "_in_flight", "_limits", "_loop", "_messaging", "_node_id",
                  "_services", "_silent", "_snapshot_moved", "_snapshot_of", "_strikes",
-                 "_verifier", "_ws", "codec", "exp", "feed", "id", "queue", "user")
+                 "_verifier", "_written", "_ws", "codec", "exp", "feed", "id", "queue", "user")
 
     def __init__(
         self,
@@ -109,6 +109,8 @@ class Session:
         self._strikes = 0
         self._silent = 0
         """Keepalive ticks since the client last sent anything (see :meth:`keepalive`)."""
+        self._written = 0
+        """Frames the queue had written at the last keepalive tick of a replay."""
         self._in_flight: set[asyncio.Future[Any]] | None = None
         """Sends awaiting their commit, or publishing after it (made on the first send)."""
         self._loop = asyncio.get_running_loop()
@@ -117,7 +119,8 @@ class Session:
         self.queue = SendQueue(ws, binary=codec.binary, max_bytes=limits.max_queue,
                                on_overflow=self._too_slow)
         self.feed = Feed(user=user, codec=codec, queue=self.queue, messaging=self._messaging,
-                         watermark=watermark, too_far=self._too_slow)
+                         watermark=watermark, too_far=self._too_slow,
+                         page=replay_page(limits))
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -135,6 +138,7 @@ class Session:
                               cursor=format_cursor(head), limits=self._limits.as_welcome()))
             if cursor is not None:
                 await self.feed.replay(cursor, request_id=None)
+                self._silent = 0  # the client read the replay: it starts afresh, live
             # The read loop is inline, not a method: one coroutine frame less for each of
             # tens of thousands of idle connections.
             async for msg in self._ws:
@@ -216,9 +220,18 @@ class Session:
         costs less, in memory and CPU, than a timer per connection.
         """
         if self.feed.state is State.SYNCING:
-            # A replay holds the read loop, so answers to pings go unread meanwhile; a
-            # client that is gone shows by its backlog (the send queue's limit) instead.
-            self._silent = 0
+            # A replay holds the read loop, so answers to pings go unread meanwhile: a
+            # client shows it is there by taking what the replay writes. One that takes
+            # nothing for as long as an unanswered ping is allowed is closed the same way.
+            written = self.queue.written
+            if self.queue.idle or written != self._written:
+                self._written = written
+                self._silent = 0
+                return
+            self._silent += 1
+            if self._silent > 2:
+                log.info("session %s: replay not read, closing", self.id)
+                self.close(CloseCode.TRY_AGAIN_LATER, "not reading: reconnect and sync")
             return
         self._silent += 1
         if self._silent == 2:
@@ -423,6 +436,7 @@ class Session:
             self.send(Synced(id=frame.id, cursor=format_cursor(head)))
             return
         await self.feed.replay(parse_cursor(frame.cursor, frame.id), request_id=frame.id)
+        self._silent = 0
 
     async def _on_ping(self, frame: Ping) -> None:
         self.send(Pong(id=frame.id))
