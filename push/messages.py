@@ -171,11 +171,14 @@ def _as_string(value: Any) -> str:
 # -- builders ----------------------------------------------------------------------------
 
 
-def for_chat_message(thread: str, sender: str | None, body: str, unread_count: int) -> PushContent:
-    """The push for a chat message in ``thread`` from ``sender`` (None: a system message),
-    for a recipient who now has ``unread_count`` unread messages there."""
+def for_chat_message(thread: str, sender: str | None, body: str, unread_count: int,
+                     seq: int | None = None) -> PushContent:
+    """The push for chat message ``seq`` in ``thread`` from ``sender`` (None: a system
+    message), for a recipient who now has ``unread_count`` unread messages there."""
     title = truncate(sender if sender is not None else "New message", TITLE_MAX)
     data = {"kind": "message", "thread": thread, "unread": str(unread_count)}
+    if seq is not None:
+        data["seq"] = str(seq)
     if sender is not None:
         data["sender"] = sender
     return PushContent(
@@ -185,6 +188,23 @@ def for_chat_message(thread: str, sender: str | None, body: str, unread_count: i
         collapse_key=collapse_key("t", thread),
         ttl=CHAT_TTL,
         high_priority=True,
+    )
+
+
+def for_reaction(thread: str, seq: int, user: str, emoji: str, body: str) -> PushContent:
+    """The push telling a message's sender that ``user`` reacted with ``emoji`` to their
+    message ``seq`` of ``thread`` (``body``: that message, for the preview)."""
+    data = {"kind": "reaction", "thread": thread, "seq": str(seq), "user": user,
+            "emoji": emoji}
+    title = truncate(f"{user} reacted {emoji}", TITLE_MAX)
+    return PushContent(
+        title=title,
+        body=_fit_body(title, body, data, PREVIEW_MAX),
+        data=data,
+        # Not the thread's message key: a reaction must not replace a message's push.
+        collapse_key=collapse_key("r", thread),
+        ttl=LIKE_TTL,
+        high_priority=False,
     )
 
 

@@ -10,7 +10,9 @@ other nodes enqueue). Each send's outcome goes through the retry policy:
 * dead token: ``on_unregistered(token)`` lets the node forget the device, then the job
   is dropped;
 * give up: the job is dropped and the reason logged (an error for configuration
-  problems such as rejected credentials, which every later push will hit too).
+  problems such as rejected credentials, which every later push will hit too);
+* withdrawn (``withdrawn(message)`` says so before the send: the message it announces
+  was unsent): the job is dropped unsent.
 
 Delivery is at least once: if this process dies between the send and the settling, the
 job's lease runs out and a worker (this one restarted, or another node's) sends it again.
@@ -25,11 +27,15 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
+from push.messages import PushMessage
 from push.outbox import Outbox, PushJob
 from push.retry import Decision, DropToken, GiveUp, Retry, RetryPolicy
 from push.sender import Sender, SendResult, Unavailable
 
 log = logging.getLogger(__name__)
+
+WITHDRAWN_RETRY = 5.0
+"""Seconds before a job whose withdrawal could not be checked is tried again."""
 
 
 class PushWorker:
@@ -48,6 +54,7 @@ class PushWorker:
         sender: Sender,
         *,
         on_unregistered: Callable[[str], Awaitable[None]],
+        withdrawn: Callable[[PushMessage], Awaitable[bool]] | None = None,
         concurrency: int = 8,
         clock: Callable[[], float] = time.time,
         policy: RetryPolicy | None = None,
@@ -60,6 +67,7 @@ class PushWorker:
         self.outbox = outbox
         self.sender = sender
         self.on_unregistered = on_unregistered
+        self.withdrawn = withdrawn
         self.concurrency = concurrency
         self.clock = clock
         self.policy = policy or RetryPolicy()
@@ -70,6 +78,7 @@ class PushWorker:
         self.retried = 0
         self.failed = 0
         self.unregistered = 0
+        self.dropped_withdrawn = 0
         self.errors = 0
         self._wakeup = asyncio.Event()
         self._progress = asyncio.Event()
@@ -146,6 +155,26 @@ class PushWorker:
         self._progress.set()
 
     async def _handle(self, job: PushJob) -> None:
+        if self.withdrawn is not None:
+            try:
+                gone = await self.withdrawn(job.message)
+            except Exception:
+                # Unknown: neither send what may be erased content nor lose the push.
+                log.warning("push: could not check whether job %s was withdrawn", job.id,
+                            exc_info=True)
+                try:
+                    await self.outbox.retry(job, self.clock() + WITHDRAWN_RETRY)
+                except Exception:
+                    self.errors += 1
+                return
+            if gone:
+                try:
+                    await self.outbox.drop(job)
+                    self.dropped_withdrawn += 1
+                except Exception:
+                    self.errors += 1
+                    log.exception("push outbox: could not drop withdrawn job %s", job.id)
+                return
         try:
             result = await self.sender.send(job.message)
         except Exception as error:

@@ -12,12 +12,25 @@ from typing import Any
 import msgspec
 
 from protocol.codec import Codec
-from protocol.frames import Likes, Message, Notification, Presence, Receipt, TypingEvent
+from protocol.frames import (
+    Attachment,
+    Likes,
+    Message,
+    Notification,
+    Presence,
+    Receipt,
+    TypingEvent,
+    Update,
+)
 from protocol.validation import format_cursor
+from realtime.store.base import StoredMessage
 
 
 class MessageEvent(msgspec.Struct, tag="m", array_like=True, frozen=True):
-    """A committed message, for every session of every member."""
+    """A committed entry of a thread's log, for every session of every member: a
+    message, or (``kind`` other than ``"message"``) a change to message ``target``,
+    sent as an ``update`` frame. Both travel one path: the feed orders a thread's
+    entries by ``seq`` whatever their kind."""
 
     thread: str
     seq: int
@@ -30,6 +43,14 @@ class MessageEvent(msgspec.Struct, tag="m", array_like=True, frozen=True):
     cid: str | None
     origin: str | None
     """The session that sent it: it gets the ack instead of the message."""
+    kind: str = "message"
+    target: int | None = None
+    reply_to: int | None = None
+    attachments: list[dict[str, Any]] | None = None
+    edited: int | None = None
+    deleted: bool = False
+    emoji: str | None = None
+    on: bool | None = None
 
 
 class ReceiptEvent(msgspec.Struct, tag="r", array_like=True, frozen=True):
@@ -103,9 +124,31 @@ def decode_event(data: bytes) -> Event:
     return _decoder.decode(data)
 
 
-def message_frame(event: MessageEvent, *, with_cid: bool, cursor: bool = False) -> Message:
-    """The ``message`` frame for ``event``; ``cid`` only for the sender's own devices,
-    ``cursor`` left out where no cursor applies (history, thread lists)."""
+def message_frame(event: MessageEvent, *, with_cid: bool,
+                  cursor: bool = False) -> Message | Update:
+    """The ``message`` frame for ``event`` (an ``update`` for a change); ``cid`` only for
+    the sender's own devices, ``cursor`` left out where no cursor applies (history,
+    thread lists)."""
+    if event.kind != "message":
+        return update_frame(event, cursor=cursor)
+    if (event.reply_to is not None or event.attachments is not None or event.deleted
+            or event.edited is not None):
+        return Message(
+            thread=event.thread,
+            seq=event.seq,
+            msg=event.msg,
+            from_=event.sender,
+            body=event.body,
+            meta=event.meta,
+            ts=event.ts,
+            cid=event.cid if with_cid else None,
+            reply_to=event.reply_to,
+            attachments=None if event.attachments is None
+            else msgspec.convert(event.attachments, list[Attachment]),
+            edited=event.edited,
+            deleted=True if event.deleted else None,
+            cursor=format_cursor(event.pos) if cursor else None,
+        )
     return Message(
         thread=event.thread,
         seq=event.seq,
@@ -115,6 +158,56 @@ def message_frame(event: MessageEvent, *, with_cid: bool, cursor: bool = False) 
         meta=event.meta,
         ts=event.ts,
         cid=event.cid if with_cid else None,
+        cursor=format_cursor(event.pos) if cursor else None,
+    )
+
+
+def event_of(m: StoredMessage, origin: str | None = None) -> MessageEvent:
+    """The event that carries stored entry ``m`` to the members' sessions."""
+    if m.kind == "message" and m.reply_to is None and m.attachments is None \
+            and m.edited is None and not m.deleted:
+        # The common case, with the fewest arguments (this runs for every message).
+        return MessageEvent(m.thread, m.seq, m.pos, m.msg, m.sender, m.body, m.meta, m.ts,
+                            m.cid, origin)
+    return MessageEvent(m.thread, m.seq, m.pos, m.msg, m.sender, m.body, m.meta, m.ts, m.cid,
+                        origin, kind=m.kind, target=m.target, reply_to=m.reply_to,
+                        attachments=m.attachments, edited=m.edited, deleted=m.deleted,
+                        emoji=m.emoji, on=m.on)
+
+
+def stored_frame(m: StoredMessage, user: str, cursor: str | None) -> Message | Update:
+    """The frame of stored entry ``m`` as ``user`` sees it: a ``message`` in its current
+    state (reactions folded in where read) or an ``update``."""
+    frame = message_frame(event_of(m), with_cid=m.sender == user)
+    frame.cursor = cursor
+    if m.reactions and isinstance(frame, Message):
+        frame.reactions = m.reactions
+    return frame
+
+
+def folded_message(m: StoredMessage, user: str) -> Message:
+    """The ``message`` frame of a message read in its current state (``history``,
+    ``threads``' ``last``), as ``user`` sees it."""
+    frame = stored_frame(m, user, None)
+    assert isinstance(frame, Message), "history and thread lists hold only messages"
+    return frame
+
+
+def update_frame(event: MessageEvent, *, cursor: bool = False) -> Update:
+    """The ``update`` frame of a change entry: by kind, the edit's body and meta, or the
+    reaction's emoji and on."""
+    edit = event.kind == "edit"
+    return Update(
+        thread=event.thread,
+        seq=event.seq,
+        target=event.target,
+        kind=event.kind,
+        user=event.sender,
+        ts=event.ts,
+        body=event.body if edit else None,
+        meta=event.meta if edit else None,
+        emoji=event.emoji,
+        on=event.on,
         cursor=format_cursor(event.pos) if cursor else None,
     )
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 from protocol.codec import Codec
 from protocol.cursor import Cursor, CursorTracker
-from protocol.frames import Message, ServerFrame, Synced
+from protocol.frames import Message, ServerFrame, Synced, Update
 from protocol.limits import Limits
-from realtime.events import Delivery, MessageEvent, message_frame, topic_of
+from realtime.events import Delivery, MessageEvent, stored_frame, topic_of
 from realtime.send_queue import SendQueue
 from realtime.services.messaging import MessagingService
 from realtime.store.base import StoredMessage, StoreUnavailable
@@ -200,7 +200,9 @@ class Feed:
         try:
             if missing > MAX_GAP and not first_sight:
                 raise _TooFarBehind
-            page = await self._messaging.store.history(thread, upto, min(missing, MAX_GAP))
+            # Entries, not history: the changes between are owed as much as the messages.
+            page = await self._messaging.store.entries(
+                thread, upto - 1 - min(missing, MAX_GAP), upto)
         except (StoreUnavailable, _TooFarBehind):
             self._repairing.pop(thread, None)
             self._too_far()
@@ -209,7 +211,7 @@ class Feed:
         if self.state is not State.LIVE:
             return
         own = self._acked.get(thread)
-        for m in page.messages:
+        for m in page:
             if first_sight and m.pos <= self._start:
                 continue  # older than this session (or replayed): not owed live
             if own and m.seq in own:
@@ -279,15 +281,10 @@ class Feed:
         for delivery in held:
             self._deliver_live(delivery)
 
-    def message(self, m: StoredMessage, *, cursor: str | None) -> Message:
-        """The ``message`` frame of a stored message, as this user sees it."""
-        frame = message_frame(
-            MessageEvent(thread=m.thread, seq=m.seq, pos=m.pos, msg=m.msg, sender=m.sender,
-                         body=m.body, meta=m.meta, ts=m.ts, cid=m.cid, origin=None),
-            with_cid=m.sender == self.user,
-        )
-        frame.cursor = cursor
-        return frame
+    def message(self, m: StoredMessage, *, cursor: str | None) -> Message | Update:
+        """The frame of a stored entry (a ``message``, or an ``update`` for a change), as
+        this user sees it."""
+        return stored_frame(m, self.user, cursor)
 
     def _send(self, frame: ServerFrame) -> None:
         self._queue.put(self._codec.encode_server(frame))

@@ -34,7 +34,8 @@ class Push:
         self.outbox = make_outbox(config)
         self.service = PushService(store, self.outbox, presence)
         self.worker = PushWorker(self.outbox, self.sender,
-                                 on_unregistered=self.service.remove_device)
+                                 on_unregistered=self.service.remove_device,
+                                 withdrawn=self.service.withdrawn)
         self.service.worker = self.worker
         self.outbox_depth = 0
         """Jobs waiting in the outbox, as last sampled (metrics read it when scraped)."""

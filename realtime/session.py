@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+import msgspec
 from aiohttp import WSMsgType, web
 
 from presence.presence import PresenceUnavailable
@@ -25,6 +26,7 @@ from protocol.errors import CloseCode, ErrorCode, ProtocolError
 from protocol.frames import (
     Ack,
     Device,
+    Edit,
     Error,
     History,
     HistoryReply,
@@ -32,6 +34,7 @@ from protocol.frames import (
     ListThreads,
     Ping,
     Pong,
+    React,
     Read,
     Refresh,
     Send,
@@ -42,6 +45,7 @@ from protocol.frames import (
     ThreadEntry,
     ThreadsReply,
     Typing,
+    Unsend,
     Unsubscribe,
     Welcome,
 )
@@ -52,7 +56,7 @@ from realtime.auth import AuthError, TokenVerifier
 from realtime.broker.base import BrokerUnavailable
 from realtime.eager import Suspended, start_eagerly
 from realtime.errors import RequestError, unavailable
-from realtime.events import Delivery, LikesCount, PresenceChange
+from realtime.events import Delivery, LikesCount, PresenceChange, folded_message
 from realtime.feed import Feed, State, replay_page
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
@@ -282,6 +286,8 @@ class Session:
         # messages keep their order; its commit is not waited for: the rest of the send
         # runs when the commit is done (_committed), without a task of its own.
         thread = await self._messaging.thread_for(self.user, thread=frame.thread, to=frame.to)
+        if frame.reply_to is not None:
+            await self._messaging.check_reply(thread, frame.reply_to)
         if self._in_flight is None:
             self._in_flight = set()
         elif len(self._in_flight) >= MAX_IN_FLIGHT:
@@ -289,8 +295,11 @@ class Session:
         # From here the store may hold this message before its ack is sent: a gap repair
         # must not hand it to this device as someone's message.
         self.feed.sending(frame.cid)
-        pending = self._messaging.append_soon(thread, self.user, frame.body, meta=frame.meta,
-                                              cid=frame.cid)
+        pending = self._messaging.append_soon(
+            thread, self.user, frame.body, meta=frame.meta, cid=frame.cid,
+            reply_to=frame.reply_to,
+            attachments=None if frame.attachments is None
+            else msgspec.to_builtins(frame.attachments))
         self._in_flight.add(pending)
         pending.add_done_callback(partial(self._committed, thread, frame, time.perf_counter()))
 
@@ -340,6 +349,25 @@ class Session:
         else:
             log.error("session %s: send failed", self.id, exc_info=exc)
             self._error(frame.id, ErrorCode.INTERNAL, "internal error")
+
+    async def _on_edit(self, frame: Edit) -> None:
+        await self._change(frame, "edit", body=frame.body, meta=frame.meta,
+                           replace_meta=frame.meta is not None)
+
+    async def _on_unsend(self, frame: Unsend) -> None:
+        await self._change(frame, "unsend")
+
+    async def _on_react(self, frame: React) -> None:
+        await self._change(frame, "react", emoji=frame.emoji, on=frame.on)
+
+    async def _change(self, frame: Edit | Unsend | React, kind: str, **fields: Any) -> None:
+        """Commit a change to a message; this device gets the ack, the others the update."""
+        changed = await self._messaging.change(self.user, frame.thread, kind, frame.seq,
+                                               origin=self.id, **fields)
+        if changed.entry is not None:
+            # This device has the entry through its ack: it is not a gap for it.
+            self.feed.acked(frame.thread, changed.entry.seq)
+        self.send(Ack(id=frame.id, thread=frame.thread, seq=changed.seq, target=frame.seq))
 
     async def _on_typing(self, frame: Typing) -> None:
         await self._services.typing.typing(self.user, frame.thread, frame.on)
@@ -415,7 +443,7 @@ class Session:
 
     async def _on_history(self, frame: History) -> None:
         page = await self._messaging.history(self.user, frame.thread, frame.before, frame.limit)
-        messages = [self.feed.message(m, cursor=None) for m in page.messages]
+        messages = [folded_message(m, self.user) for m in page.messages]
         self.send(HistoryReply(id=frame.id, thread=frame.thread, messages=messages,
                                more=page.more))
 
@@ -423,7 +451,7 @@ class Session:
         summaries = await self._messaging.list_threads(self.user)
         entries = [
             ThreadEntry(thread=s.thread.id, members=list(s.thread.members),
-                        last=None if s.last is None else self.feed.message(s.last, cursor=None),
+                        last=None if s.last is None else folded_message(s.last, self.user),
                         unread=s.unread, title=s.thread.title)
             for s in summaries
         ]
@@ -473,4 +501,7 @@ _HANDLERS: dict[type, Callable[[Session, Any], Awaitable[None]]] = {
     Subscribe: Session._on_subscribe,
     Unsubscribe: Session._on_unsubscribe,
     Device: Session._on_device,
+    Edit: Session._on_edit,
+    Unsend: Session._on_unsend,
+    React: Session._on_react,
 }

@@ -21,14 +21,19 @@ from typing import Any
 from protocol.errors import ErrorCode
 from realtime import metrics
 from realtime.errors import RequestError, forbidden_thread, unavailable
-from realtime.events import Event, MessageEvent, ReceiptEvent
+from realtime.events import Event, ReceiptEvent, event_of
 from realtime.services.publisher import Publisher
 from realtime.services.push import PushService
 from realtime.store.base import (
+    REACT,
     Appended,
+    Changed,
     HistoryPage,
+    MessageNotFound,
+    NewChange,
     NewMessage,
     NotAMember,
+    NotTheSender,
     Store,
     StoredMessage,
     StoreError,
@@ -171,12 +176,25 @@ class MessagingService:
 
     def append_soon(self, thread: Thread, sender: str | None, body: str, *,
                     meta: dict[str, Any] | None = None,
-                    cid: str | None = None) -> asyncio.Future[Appended]:
-        """Hand a message to the store's next commit; read the future with :meth:`outcome`."""
+                    cid: str | None = None, reply_to: int | None = None,
+                    attachments: list[dict[str, Any]] | None = None,
+                    ) -> asyncio.Future[Appended]:
+        """Hand a message to the store's next commit; read the future with :meth:`outcome`.
+        A ``reply_to`` must have been checked with :meth:`check_reply`."""
         return self.store.append_soon(
             NewMessage(thread=thread.id, sender=sender, body=body, meta=meta, cid=cid,
-                       ts=self._clock())
+                       ts=self._clock(), reply_to=reply_to, attachments=attachments)
         )
+
+    async def check_reply(self, thread: Thread, reply_to: int) -> None:
+        """``bad_request`` unless ``reply_to`` is a message of ``thread``.
+
+        Checked before the append, not in its transaction: a message never stops being
+        one (an unsent message stays, erased), so the answer cannot change meanwhile.
+        """
+        if not await self._guard(self.store.is_message(thread.id, reply_to)):
+            raise RequestError(ErrorCode.BAD_REQUEST,
+                               f"reply_to {reply_to} is no message of this thread")
 
     def outcome(self, thread: Thread, pending: asyncio.Future[Appended],
                 started: float) -> Appended:
@@ -200,16 +218,57 @@ class MessagingService:
         if appended.duplicate:
             return
         m = appended.message
-        event = MessageEvent(thread=m.thread, seq=m.seq, pos=m.pos, msg=m.msg,
-                             sender=m.sender, body=m.body, meta=m.meta, ts=m.ts, cid=m.cid,
-                             origin=origin)
-        await self.publish(thread.members, event)
+        await self.publish(thread.members, event_of(m, origin))
         if self.push is not None:
             # Queued durably before the ack: a node that dies right after it has the
             # push in its outbox, and sends it when it comes back.
             await self.push.message(thread.id, m, thread.members)
         if m.sender is not None and self.message_sent is not None:
             await self.message_sent(m.sender, thread)
+
+    async def change(self, user: str | None, thread_id: str, kind: str, target: int, *,
+                     body: str = "", meta: dict[str, Any] | None = None,
+                     replace_meta: bool = False, emoji: str = "", on: bool = True,
+                     origin: str | None = None) -> Changed:
+        """Edit, unsend or react to message ``target`` of ``thread_id`` as ``user`` (None:
+        the HTTP API, which may edit and unsend any message of any thread).
+
+        The change is committed as the thread's next entry, then published to every
+        member's sessions (``origin``, the acting session, gets the ack instead) and,
+        for a reaction to an offline user's message, pushed. Errors: ``forbidden``
+        (not a member; an edit or unsend of someone else's message), ``not_found`` (no
+        such message, or an unsent one; no such thread for the HTTP API).
+        """
+        if user is None:
+            thread = await self.find_thread(thread_id)
+        else:
+            thread = await self.thread_for(user, thread=thread_id)
+        change = NewChange(thread.id, user, kind, target, self._clock(), body=body, meta=meta,
+                           replace_meta=replace_meta, emoji=emoji, on=on)
+        try:
+            changed = await self.store.change(change)
+        except MessageNotFound as exc:
+            raise RequestError(ErrorCode.NOT_FOUND, "no such message") from exc
+        except NotTheSender as exc:
+            raise RequestError(ErrorCode.FORBIDDEN,
+                               "only its sender may edit or unsend a message") from exc
+        except (ThreadNotFound, NotAMember) as exc:
+            self.threads.forget(thread.id)
+            if user is None:
+                raise RequestError(ErrorCode.NOT_FOUND, "no such thread") from exc
+            raise forbidden_thread() from exc
+        except StoreUnavailable as exc:
+            raise unavailable("the store") from exc
+        entry = changed.entry
+        if entry is None:
+            return changed
+        await self.publish(thread.members, event_of(entry, origin))
+        if self.push is not None:
+            if entry.kind == REACT and entry.on and changed.target is not None:
+                await self.push.reaction(thread.id, entry, changed.target)
+            elif entry.kind == "unsend":
+                await self.push.unsent(thread.id, target)
+        return changed
 
     async def history(self, user: str | None, thread_id: str, before: int | None,
                       limit: int) -> HistoryPage:

@@ -13,7 +13,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from push.messages import PushContent, PushMessage, for_chat_message, for_like, for_notification
+from push.messages import (
+    PushContent,
+    PushMessage,
+    for_chat_message,
+    for_like,
+    for_notification,
+    for_reaction,
+)
 from push.outbox import Outbox
 from push.worker import PushWorker
 from realtime.store.base import Store, StoredMessage
@@ -64,10 +71,44 @@ class PushService:
 
         async def content(user: str) -> PushContent:
             return for_chat_message(
-                thread, message.sender, message.body, await self._unread(user, thread)
+                thread, message.sender, message.body, await self._unread(user, thread),
+                message.seq,
             )
 
         return await self._queue(users, content)
+
+    async def reaction(self, thread: str, entry: StoredMessage, target: StoredMessage
+                       ) -> list[str]:
+        """Queue a push of reaction ``entry`` to the sender of ``target`` when offline;
+        never for a reaction to one's own message, nor to a system message."""
+        owner = target.sender
+        if owner is None or owner == entry.sender or entry.sender is None:
+            return []
+        built = for_reaction(thread, target.seq, entry.sender, entry.emoji or "", target.body)
+
+        async def content(_: str) -> PushContent:
+            return built
+
+        return await self._queue([owner], content)
+
+    async def unsent(self, thread: str, seq: int) -> None:
+        """Message ``seq`` of ``thread`` was unsent: its pushes not yet sent are dropped
+        (see :meth:`withdrawn`); the worker is woken to get to them now."""
+        if self.worker is not None:
+            self.worker.wake()
+
+    async def withdrawn(self, message: PushMessage) -> bool:
+        """Whether ``message`` announces a chat message that was unsent since: the worker
+        drops it instead of sending it (its preview is erased content)."""
+        data = message.data
+        if data.get("kind") != "message" or "seq" not in data or "thread" not in data:
+            return False
+        try:
+            seq = int(data["seq"])
+        except ValueError:
+            return False  # a backend's notification that calls itself a message
+        entries = await self._store.entries(data["thread"], seq - 1, seq + 1)
+        return bool(entries) and entries[0].deleted
 
     async def notify(
         self,
