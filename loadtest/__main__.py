@@ -1,12 +1,13 @@
 """``python -m loadtest SCENARIO ...``: run a scenario (or a rate stepping) and report.
 
-``python -m loadtest baseline ...`` runs the node-against-relay comparison instead (see
+``python -m loadtest baseline ...`` runs the node against the relay and Socket.IO instead (see
 :mod:`loadtest.compare`); ``python -m loadtest persistence ...`` appends into PostgreSQL
 through the store, in-process (see :mod:`loadtest.scenarios.persistence`).
 ``cluster`` runs a local cluster (:mod:`loadtest.cluster`), ``fault`` a fault under load
 (:mod:`loadtest.scenarios.faults`), ``soak`` a long steady run
 (:mod:`loadtest.scenarios.soak`), ``relay`` serves the baseline relay
-(:mod:`loadtest.baseline_relay`).
+(:mod:`loadtest.baseline_relay`), ``socketio`` the Socket.IO baseline
+(:mod:`loadtest.socketio_server`).
 
 Installed, the same commands are the ``realtime-loadtest`` console script.
 """
@@ -24,6 +25,7 @@ _COMMANDS = {
     "fault": "loadtest.scenarios.faults",
     "soak": "loadtest.scenarios.soak",
     "relay": "loadtest.baseline_relay",
+    "socketio": "loadtest.socketio_server",
 }
 
 
@@ -44,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m loadtest",
         description="Drive a realtime node (or the baseline relay) over the wire and "
                     "report latency, loss and server cost. "
-                    "`python -m loadtest baseline --help`: the node against the relay; "
+                    "`python -m loadtest baseline --help`: the node against the relay and "
+                    "Socket.IO; "
                     "`cluster`, `fault`, `soak --help`: a local cluster, faults under load, "
-                    "a long run; `relay --help`: the baseline relay.")
+                    "a long run; `relay --help`, `socketio --help`: the baselines.")
     add_arguments(parser)
     options = from_args(parser.parse_args(argv))
     try:

@@ -1,10 +1,12 @@
-"""``python -m loadtest baseline``: the node against the raw relay, in one run.
+"""``python -m loadtest baseline``: the node against the raw relay and Socket.IO, in one run.
 
-For each round and each scenario (``dm``, ``fanout``, ``idle``), start the baseline relay
-and a node as fresh processes pinned to the server core (``taskset -c``), run the same
-scenario against each, alternating which goes first, and stop them. Then report, per
-scenario and target, the median of the rounds with its spread (min-max), and the ratio
-node / relay of the medians: the figures BENCHMARKS' targets are stated in.
+For each round and each scenario (``dm``, ``fanout``, ``idle``), start the baseline relay,
+the Socket.IO baseline (Socket.IO 4.8 on Node, where node and npm are installed) and a
+node as fresh processes pinned to the server core (``taskset -c``), run the same scenario
+against each, alternating which goes first (in reverse order every other round), and
+stop them. Then report, per scenario and target, the median of the rounds with its spread
+(min-max), and the ratios node / relay and node / Socket.IO of the medians: the figures
+BENCHMARKS' targets are stated in.
 
 Run the generator on the other core: ``taskset -c 1 python -m loadtest baseline ...``.
 """
@@ -16,125 +18,33 @@ import asyncio
 import contextlib
 import os
 import secrets
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
-import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-from loadtest.options import Options
+from loadtest import targets
+from loadtest.options import TARGETS, Options
 from loadtest.progress import Progress
 from loadtest.report import wide_console, write_json
 from loadtest.runner import run
+from loadtest.socketio_server import SocketIOUnavailable, install
 
 __all__ = ["main"]
 
+# The order targets run in, in even rounds (odd rounds run it backwards), and their labels.
+ORDER = ("relay", "socketio", "node")
+LABELS = {"relay": "relay", "socketio": "Socket.IO", "node": "node"}
 # The figure each scenario is judged by, and the summary key holding it.
 FIGURES = {
     "dm": ("cpu_us_per_delivery", "CPU us/delivery"),
     "fanout": ("cpu_us_per_delivery", "CPU us/delivery"),
     "idle": ("memory_per_connection_kb", "KiB/connection"),
 }
-
-
-@dataclass(frozen=True)
-class Server:
-    ws_url: str
-    api_url: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pinned(cpu: str | None, argv: list[str]) -> list[str]:
-    return (["taskset", "-c", cpu, *argv]) if cpu else argv
-
-
-@contextlib.asynccontextmanager
-async def _process(argv: list[str], env: dict[str, str], health: str,
-                   log: IO[bytes]) -> AsyncIterator[None]:
-    """Run ``argv`` until the block ends; enter once ``health`` answers 200."""
-    process = await asyncio.create_subprocess_exec(*argv, env=env, stdout=log,
-                                                   stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            while True:
-                if process.returncode is not None:
-                    raise RuntimeError(f"{argv} exited with {process.returncode}; "
-                                       "see --server-log")
-                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                    async with session.get(health) as response:
-                        if response.status == 200:
-                            break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{argv} did not become healthy; see --server-log")
-                await asyncio.sleep(0.1)  # a poll interval of the start-up
-        yield
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                async with asyncio.timeout(30):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
-@contextlib.asynccontextmanager
-async def relay(cpu: str | None, log: IO[bytes]) -> AsyncIterator[Server]:
-    """A baseline relay process on a free port."""
-    port = _free_port()
-    argv = _pinned(cpu, [sys.executable, "-m", "loadtest.baseline_relay", "--port", str(port)])
-    base = f"http://127.0.0.1:{port}"
-    async with _process(argv, dict(os.environ), f"{base}/metrics", log):
-        yield Server(f"ws://127.0.0.1:{port}/ws", base)
-
-
-@contextlib.asynccontextmanager
-async def node(cpu: str | None, secret: str, api_key: str, database_url: str | None,
-               log: IO[bytes]) -> AsyncIterator[Server]:
-    """A node process (``realtime serve``) on free ports, with limits raised for load."""
-    port, api_port = _free_port(), _free_port()
-    data_dir = tempfile.mkdtemp(prefix="loadtest-node-")
-    env = dict(os.environ)
-    env.update({
-        "REALTIME_HOST": "127.0.0.1",
-        "REALTIME_PORT": str(port),
-        "REALTIME_API_PORT": str(api_port),
-        "REALTIME_JWT_SECRET": secret,
-        "REALTIME_API_KEY": api_key,
-        "REALTIME_DATA_DIR": data_dir,
-        "REALTIME_LIMIT_RATE": "100000",
-        "REALTIME_LIMIT_BURST": "100000",
-        "REALTIME_LIMIT_CONNECTIONS": "19500",
-        "REALTIME_LOG_LEVEL": "warning",
-    })
-    env.pop("REALTIME_REDIS_URL", None)
-    if database_url:
-        env["REALTIME_DATABASE_URL"] = database_url
-    else:
-        env.pop("REALTIME_DATABASE_URL", None)
-    argv = _pinned(cpu, [sys.executable, "-m", "realtime.cli", "serve"])
-    base = f"http://127.0.0.1:{api_port}"
-    try:
-        async with _process(argv, env, f"{base}/healthz", log):
-            yield Server(f"ws://127.0.0.1:{port}/ws", base)
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _median_spread(values: list[float]) -> dict[str, float]:
@@ -155,9 +65,29 @@ def _figures(summary: dict[str, Any], scenario: str) -> dict[str, float]:
     return out
 
 
-async def compare(args: argparse.Namespace, log: IO[bytes]) -> dict[str, Any]:
+def _order(chosen: list[str], round_: int) -> list[str]:
+    """The targets of round ``round_`` in the order they run."""
+    order = [t for t in ORDER if t in chosen]
+    return order if round_ % 2 == 0 else order[::-1]
+
+
+def _server(target: str, args: argparse.Namespace, secret: str, api_key: str,
+            socketio_folder: Path | None,
+            log: IO[bytes]) -> contextlib.AbstractAsyncContextManager[targets.Server]:
+    if target == "relay":
+        return targets.relay(args.server_cpu, log)
+    if target == "socketio":
+        assert socketio_folder is not None
+        return targets.socketio(args.server_cpu, socketio_folder, log)
+    return targets.node(args.server_cpu, secret, api_key, args.database_url, log)
+
+
+async def compare(args: argparse.Namespace, log: IO[bytes],
+                  socketio_folder: Path | None = None) -> dict[str, Any]:
+    """Run every round; ``socketio_folder`` is the installed Socket.IO baseline (needed
+    when ``args.targets`` names it)."""
     secret, api_key = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
-    if args.database_url and args.migrate:
+    if args.database_url and args.migrate and "node" in args.targets:
         migrate = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "realtime.cli", "migrate", "--database-url",
             args.database_url, stdout=log, stderr=subprocess.STDOUT)
@@ -167,13 +97,9 @@ async def compare(args: argparse.Namespace, log: IO[bytes]) -> dict[str, Any]:
     console = Console(stderr=True)
     for round_ in range(args.rounds):
         for scenario in args.scenarios:
-            order = ("relay", "node") if round_ % 2 == 0 else ("node", "relay")
-            for target in order:
+            for target in _order(args.targets, round_):
                 console.print(f"round {round_ + 1}/{args.rounds}: {scenario} -> {target}")
-                if target == "relay":
-                    server_cm = relay(args.server_cpu, log)
-                else:
-                    server_cm = node(args.server_cpu, secret, api_key, args.database_url, log)
+                server_cm = _server(target, args, secret, api_key, socketio_folder, log)
                 async with server_cm as server:
                     options = Options(
                         scenario=scenario, target=target, urls=(server.ws_url,),
@@ -209,54 +135,70 @@ def _conclude(results: dict[str, dict[str, list[dict[str, Any]]]],
         key = FIGURES[scenario][0]
         if "node" in entry and "relay" in entry:
             entry["ratio"] = entry["node"][key]["median"] / entry["relay"][key]["median"]
+        if "node" in entry and "socketio" in entry:
+            entry["ratio_socketio"] = (entry["node"][key]["median"]
+                                       / entry["socketio"][key]["median"])
         out["scenarios"][scenario] = entry
     return out
 
 
 def print_comparison(result: dict[str, Any], console: Console | None = None) -> None:
     console = console or wide_console()
-    table = Table(title="the node against the raw aiohttp relay (medians, min-max)")
-    for column in ("scenario", "figure", "relay", "node", "node/relay", "node p99 ms",
-                   "node lost"):
+    table = Table(title="the node against the raw aiohttp relay and Socket.IO "
+                        "(medians, min-max)")
+    for column in ("scenario", "figure", "relay", "Socket.IO", "node", "node/relay",
+                   "node/Socket.IO", "p99 ms: relay / Socket.IO / node",
+                   "lost: relay / Socket.IO / node"):
         table.add_column(column, justify="right")
 
     def cell(stats: dict[str, float]) -> str:
         return f"{stats['median']:.2f} ({stats['min']:.2f}-{stats['max']:.2f})"
 
+    def ratio(entry: dict[str, Any], name: str) -> str:
+        return f"{entry[name]:.2f}x" if name in entry else "-"
+
     for scenario, entry in result["scenarios"].items():
         key, label = FIGURES[scenario]
-        node_entry, relay_entry = entry.get("node", {}), entry.get("relay", {})
+        by = {t: entry.get(t, {}) for t in ORDER}
         table.add_row(
             scenario, label,
-            cell(relay_entry[key]) if key in relay_entry else "-",
-            cell(node_entry[key]) if key in node_entry else "-",
-            f"{entry['ratio']:.2f}x" if "ratio" in entry else "-",
-            cell(node_entry["p99_ms"]) if "p99_ms" in node_entry else "-",
-            f"{node_entry['lost']['max']:.0f}" if "lost" in node_entry else "-",
+            *(cell(by[t][key]) if key in by[t] else "-" for t in ORDER),
+            ratio(entry, "ratio"), ratio(entry, "ratio_socketio"),
+            " / ".join(f"{by[t]['p99_ms']['median']:.1f}" if "p99_ms" in by[t] else "-"
+                       for t in ORDER),
+            " / ".join(f"{by[t]['lost']['max']:.0f}" if "lost" in by[t] else "-"
+                       for t in ORDER),
         )
     console.print(table)
+    if result.get("skipped"):
+        console.print(result["skipped"])
 
 
 def plot_comparison(result: dict[str, Any], path: str) -> None:
-    """Bars: each scenario's figure for the relay and the node, each round a dot."""
+    """Bars: each scenario's figure for the relay, Socket.IO and the node, each round a
+    dot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    colors = {"relay": "tab:gray", "socketio": "tab:orange", "node": "tab:blue"}
     scenarios = list(result["scenarios"])
     fig, axes = plt.subplots(1, len(scenarios), figsize=(4 * len(scenarios), 4), squeeze=False)
     for ax, scenario in zip(axes[0], scenarios, strict=True):
         key, label = FIGURES[scenario]
         entry = result["scenarios"][scenario]
-        for x, target in enumerate(("relay", "node")):
+        for x, target in enumerate(ORDER):
             if target not in entry:
                 continue
-            ax.bar(x, entry[target][key]["median"], color=("tab:gray", "tab:blue")[x])
+            ax.bar(x, entry[target][key]["median"], color=colors[target])
             runs = [r["summary"].get(key) for r in entry[target]["reports"]]
             ax.plot([x] * len(runs), runs, "k.", zorder=3)
-        ax.set_xticks([0, 1], ["relay", "node"])
-        ax.set_title(f"{scenario}" + (f": {entry['ratio']:.2f}x" if "ratio" in entry else ""))
+        ax.set_xticks(range(len(ORDER)), [LABELS[t] for t in ORDER])
+        ratios = [f"{entry[name]:.2f}x {LABELS[t]}" for name, t in
+                  (("ratio", "relay"), ("ratio_socketio", "socketio")) if name in entry]
+        ax.set_title(scenario + (f": node = {', '.join(ratios)}" if ratios else ""),
+                     fontsize=9)
         ax.set_ylabel(label)
         ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
@@ -269,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", default="dm,fanout,idle",
                         type=lambda s: [x for x in s.split(",") if x])
+    parser.add_argument("--targets", default=",".join(ORDER),
+                        type=lambda s: [x for x in s.split(",") if x],
+                        help="which of relay, socketio, node to run (default: all three; "
+                             "socketio is left out where node or npm is missing)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--server-cpu", default="0", help="CPU list the servers are pinned to "
                                                           "('' for none)")
@@ -291,10 +237,24 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in args.scenarios if s not in FIGURES]
     if unknown:
         parser.error(f"the relay runs only {', '.join(FIGURES)}, not {', '.join(unknown)}")
+    if not args.targets or any(t not in TARGETS for t in args.targets):
+        parser.error(f"--targets takes some of {', '.join(ORDER)}")
+    skipped = None
+    socketio_folder = None
+    if "socketio" in args.targets:
+        try:
+            socketio_folder = install()
+        except SocketIOUnavailable as exc:
+            skipped = str(exc)
+            args.targets = [t for t in args.targets if t != "socketio"]
+            Console(stderr=True).print(skipped)
+            if not args.targets:
+                return 1
     import uvloop
 
     with open(args.server_log, "ab") as log:
-        result = uvloop.run(compare(args, log))
+        result = uvloop.run(compare(args, log, socketio_folder))
+    result["skipped"] = skipped
     print_comparison(result, wide_console())
     if args.json_path:
         write_json(result, args.json_path)

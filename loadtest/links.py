@@ -176,7 +176,9 @@ class WebsocketsDialer(Dialer):
             ws = await connect(
                 url,
                 additional_headers=dict(headers),
-                subprotocols=list(protocols),  # type: ignore[arg-type]
+                # An empty list would send an empty Sec-WebSocket-Protocol header, which
+                # servers may refuse (Socket.IO does): none is asked for then.
+                subprotocols=list(protocols) or None,  # type: ignore[arg-type]
                 compression=None,
                 max_size=_MAX_INCOMING,
                 ping_interval=None,

@@ -12,10 +12,13 @@ from typing import Any
 from realtime.devmode import read as read_dev_secrets
 from realtime.devmode import secrets_path
 
-__all__ = ["SCENARIO_NAMES", "Options", "add_arguments", "from_args"]
+__all__ = ["BARE_TARGETS", "SCENARIO_NAMES", "TARGETS", "Options", "add_arguments", "from_args"]
 
 SCENARIO_NAMES = ("dm", "fanout", "typing", "likes", "idle", "reconnect")
 RELAY_SCENARIOS = ("dm", "fanout", "idle")
+TARGETS = ("node", "relay", "socketio")
+BARE_TARGETS = ("relay", "socketio")
+"""Targets that only route ``{to|group, body}`` to sockets: no auth, storage or acks."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +55,12 @@ class Options:
     live: bool = True
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
 
+    @property
+    def bare(self) -> bool:
+        """Whether the target only routes (the relay, Socket.IO): users are named in the
+        handshake's query, nothing is acked."""
+        return self.target in BARE_TARGETS
+
     def replace(self, **changes: Any) -> Options:
         return dataclasses.replace(self, **changes)
 
@@ -59,8 +68,10 @@ class Options:
         """Raise :class:`ValueError` naming the first setting that cannot work."""
         if self.scenario not in SCENARIO_NAMES:
             raise ValueError(f"unknown scenario {self.scenario!r}")
-        if self.target == "relay" and self.scenario not in RELAY_SCENARIOS:
-            raise ValueError(f"the relay only runs {', '.join(RELAY_SCENARIOS)}")
+        if self.target not in TARGETS:
+            raise ValueError(f"unknown target {self.target!r}")
+        if self.bare and self.scenario not in RELAY_SCENARIOS:
+            raise ValueError(f"the {self.target} only runs {', '.join(RELAY_SCENARIOS)}")
         if self.target == "node" and not (self.secret or self.token_cmd):
             raise ValueError("a node needs tokens: --secret, REALTIME_JWT_SECRET, --token-cmd, "
                              "or --data-dir of a node in development mode")
@@ -92,8 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "[REALTIME_DATA_DIR, default ./data]")
     parser.add_argument("--token-cmd",
                         help="command printing a token, run per user with {user} replaced")
-    parser.add_argument("--target", choices=("node", "relay"), default="node",
-                        help="what --url points at: a node, or the baseline relay")
+    parser.add_argument("--target", choices=TARGETS, default="node",
+                        help="what --url points at: a node, the baseline relay, or the "
+                             "Socket.IO baseline (--url ws://HOST:PORT/socket.io/)")
     parser.add_argument("--client", choices=("aiohttp", "websockets"), default="aiohttp",
                         help="the generator's WebSocket client")
     parser.add_argument("--connections", type=int, default=100)

@@ -26,10 +26,11 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-from loadtest.links import make_dialer
+from loadtest.links import Dialer, make_dialer
 from loadtest.options import Options
 from loadtest.scenarios import scenario_module
 from loadtest.scenarios.base import WorkerContext, sleep_until
+from loadtest.socketio_links import SocketIODialer
 from loadtest.tokens import TokenSource
 
 __all__ = ["Channel", "WorkerHandle", "start_workers"]
@@ -87,7 +88,10 @@ async def serve_worker(channel: Channel, options: Options, plan: dict[str, Any],
     tokens = None
     if options.target == "node":
         tokens = TokenSource(secret=options.secret, command=options.token_cmd)
-    async with make_dialer(options.client) as dialer:
+    dialer: Dialer = make_dialer(options.client)
+    if options.target == "socketio":
+        dialer = SocketIODialer(dialer)
+    async with dialer:
         ctx = WorkerContext(options, plan, index, count, dialer, tokens)
         scenario = module.Worker(ctx)
         try:

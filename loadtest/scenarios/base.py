@@ -140,7 +140,7 @@ class Peer:
         url = ctx.url_for(slot)
         headers: dict[str, str] = {}
         query: dict[str, str] = {}
-        if ctx.options.target == "relay":
+        if ctx.options.bare:
             query["user"] = self.user
             if groups:
                 query["groups"] = ",".join(groups)

@@ -1,8 +1,9 @@
 """``fanout``: one group of N members, one sender; every other member receives each message.
 
-On a node the group thread is created over the HTTP API (``--api-key``); on the relay
-the members join a group named in their handshake. The sender lives in worker 0; every
-worker counts its own members' deliveries, latency is per delivery.
+On a node the group thread is created over the HTTP API (``--api-key``); on a bare
+target (the relay, Socket.IO) the members join a group named in their handshake. The
+sender lives in worker 0; every worker counts its own members' deliveries, latency is per
+delivery.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def member_name(prefix: str, i: int) -> str:
 async def prepare(options: Options) -> dict[str, Any]:
     prefix = f"fo{options.run_id}"
     members = [member_name(prefix, i) for i in range(options.connections)]
-    if options.target == "relay":
+    if options.bare:
         return {"prefix": prefix, "thread": f"g{options.run_id}"}
     async with aiohttp.ClientSession() as session:
         async with session.post(
@@ -62,7 +63,7 @@ class FanOut(Scenario):
         self.sender: Peer | None = None
         self.seq = 0
         self.latency: LatencySeries | None = None
-        self.relay = self.options.target == "relay"
+        self.bare = self.options.bare
 
     async def setup(self) -> None:
         prefix, thread = self.ctx.plan["prefix"], self.ctx.plan["thread"]
@@ -92,7 +93,7 @@ class FanOut(Scenario):
             self.seq += 1
             body = body_stamp(self.options.body_size, scheduled, self.seq)
             try:
-                if self.relay:
+                if self.bare:
                     await self.sender.send_text(
                         _encode({"group": thread, "body": body}).decode())
                 else:
@@ -104,7 +105,7 @@ class FanOut(Scenario):
             self.m.counters["sent"] += 1
 
     def on_frame(self, peer: Peer, frame: Incoming, now: int) -> None:
-        if frame.type == "message" or (self.relay and frame.body is not None):
+        if frame.type == "message" or (self.bare and frame.body is not None):
             sent_ns, seq = read_stamp(frame.body or "")
             self.last_arrival_ns = now
             if seq in peer.state:
@@ -131,9 +132,9 @@ Worker = FanOut
 def summarize(m: Measurements, options: Options, plan: dict[str, Any],
               server: dict[str, Any] | None) -> dict[str, Any]:
     c = m.counters
-    # Every message that the node acked (on the relay: that was sent) should reach every
+    # Every message that the node acked (on a bare target: that was sent) should reach every
     # receiver that was connected.
-    reached = c["sent"] if options.target == "relay" else c["acked"]
+    reached = c["sent"] if options.bare else c["acked"]
     expected = reached * c["receivers"]
     c["lost"] = max(0, expected - c["delivered"])
     out = delivery_summary(m, options, server, unacked=options.target == "node")
