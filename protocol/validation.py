@@ -84,11 +84,15 @@ MAX_EMOJI_BYTES: Final = 32
 MAX_URL_LENGTH: Final = 2048
 MAX_ATTACHMENT_NAME: Final = 255
 # A MIME type: type "/" subtype, RFC 6838 restricted names, parameters not allowed.
-MIME_TYPE_PATTERN: Final = re.compile(
+MIME_TYPE_REGEX: Final = (
     r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]{0,126}"
 )
-# https://host[:port][/path...]: no spaces, no control characters, a non-empty host.
-HTTPS_URL_PATTERN: Final = re.compile(r"https://[^\s/?#@]+(?:[/?#][^\s]*)?")
+MIME_TYPE_PATTERN: Final = re.compile(MIME_TYPE_REGEX)
+# https://host[:port][/path?query#fragment], in ASCII (RFC 3986: anything else travels
+# percent-encoded): a non-empty host of letters, digits and .-_~%[]: (IPv6, a port), then
+# printable ASCII without spaces. No userinfo: "@" cannot hide the real host.
+HTTPS_URL_REGEX: Final = r"https://[A-Za-z0-9.\-_~%\[\]:]+(?:[/?#][!-~]*)?"
+HTTPS_URL_PATTERN: Final = re.compile(HTTPS_URL_REGEX)
 
 TOPIC_POST: Final = "post"
 TOPIC_PRESENCE: Final = "presence"
@@ -273,11 +277,10 @@ def _check_body_meta(frame: Send | Edit, body: str, meta: dict[str, Any] | None,
 
 
 def is_https_url(value: object) -> bool:
-    """Whether ``value`` is an https URL of at most 2048 characters, with a host and
-    no whitespace or control characters."""
+    """Whether ``value`` is an https URL of at most 2048 ASCII characters, with a host
+    and no whitespace or control characters."""
     return (isinstance(value, str) and len(value) <= MAX_URL_LENGTH
-            and HTTPS_URL_PATTERN.fullmatch(value) is not None
-            and value.isprintable())
+            and HTTPS_URL_PATTERN.fullmatch(value) is not None)
 
 
 def attachment_problem(attachment: Attachment) -> str | None:

@@ -175,20 +175,22 @@ def event_of(m: StoredMessage, origin: str | None = None) -> MessageEvent:
                         emoji=m.emoji, on=m.on)
 
 
-def stored_frame(m: StoredMessage, user: str, cursor: str | None) -> Message | Update:
+def stored_frame(m: StoredMessage, user: str | None, cursor: str | None, *,
+                 with_cid: bool = False) -> Message | Update:
     """The frame of stored entry ``m`` as ``user`` sees it: a ``message`` in its current
-    state (reactions folded in where read) or an ``update``."""
-    frame = message_frame(event_of(m), with_cid=m.sender == user)
+    state (reactions folded in where read) or an ``update``. ``cid`` goes to the sender
+    only, unless ``with_cid`` (the HTTP API)."""
+    frame = message_frame(event_of(m), with_cid=with_cid or m.sender == user)
     frame.cursor = cursor
     if m.reactions and isinstance(frame, Message):
         frame.reactions = m.reactions
     return frame
 
 
-def folded_message(m: StoredMessage, user: str) -> Message:
+def folded_message(m: StoredMessage, user: str | None, *, with_cid: bool = False) -> Message:
     """The ``message`` frame of a message read in its current state (``history``,
     ``threads``' ``last``), as ``user`` sees it."""
-    frame = stored_frame(m, user, None)
+    frame = stored_frame(m, user, None, with_cid=with_cid)
     assert isinstance(frame, Message), "history and thread lists hold only messages"
     return frame
 

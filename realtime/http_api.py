@@ -24,15 +24,24 @@ from aiohttp.typedefs import Middleware
 
 from presence.presence import PresenceUnavailable
 from protocol.errors import ErrorCode
-from protocol.frames import INT64_MAX, Message
-from protocol.validation import PLATFORMS, has_nul, is_post_id, is_thread_id, is_user_id
+from protocol.frames import INT64_MAX, Attachment
+from protocol.validation import (
+    PLATFORMS,
+    attachment_problem,
+    has_nul,
+    is_post_id,
+    is_thread_id,
+    is_user_id,
+)
 from realtime import metrics
 from realtime.errors import HTTP_STATUS, RequestError, unavailable
-from realtime.events import NotificationEvent
+from realtime.events import NotificationEvent, folded_message
 from realtime.http_schema import (
     MAX_USERS_PER_CALL,
+    Changed,
     ChangeMembers,
     CreateThread,
+    EditMessage,
     ErrorBody,
     Health,
     LikeCount,
@@ -142,7 +151,7 @@ def require_key(api_key: str) -> Middleware:
 # -- input -----------------------------------------------------------------------------
 
 
-async def decode(request: web.Request, kind: type[T]) -> T:
+async def decode(request: web.Request, kind: type[T], *, strict: bool = True) -> T:
     """The request's JSON body as ``kind``; 400 with the decoder's message otherwise.
 
     No string of it may hold U+0000, which the PostgreSQL store cannot keep (see
@@ -150,7 +159,7 @@ async def decode(request: web.Request, kind: type[T]) -> T:
     """
     raw = await request.read()
     try:
-        decoded = msgspec.json.decode(raw, type=kind)
+        decoded = msgspec.json.decode(raw, type=kind, strict=strict)
         if b"\\u0000" in raw and has_nul(msgspec.to_builtins(decoded)):
             raise bad_request("strings must not contain the character U+0000")
         return decoded
@@ -201,6 +210,13 @@ def path_thread(request: web.Request) -> str:
     return thread
 
 
+def path_seq(request: web.Request) -> int:
+    text = request.match_info["seq"]
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= INT64_MAX:
+        raise bad_request("seq must be the seq of a message: an integer from 1 to 2**63-1")
+    return int(text)
+
+
 def path_post(request: web.Request) -> str:
     post = request.match_info["post"]
     if not is_post_id(post):
@@ -248,6 +264,8 @@ class HttpApi:
         r.add_post("/v1/threads/{thread}/members", self.change_members)
         r.add_post("/v1/threads/{thread}/messages", self.post_message)
         r.add_get("/v1/threads/{thread}/messages", self.history)
+        r.add_patch("/v1/threads/{thread}/messages/{seq}", self.edit_message)
+        r.add_delete("/v1/threads/{thread}/messages/{seq}", self.unsend_message)
         r.add_post("/v1/notify", self.notify)
         r.add_put("/v1/posts/{post}", self.set_post_owner)
         r.add_post("/v1/posts/{post}/likes", self.set_like)
@@ -292,24 +310,40 @@ class HttpApi:
 
     async def post_message(self, request: web.Request) -> web.Response:
         thread_id = path_thread(request)
-        body = await decode(request, PostMessage)
+        # Lax: JSON Schema calls 2.0 an integer, so the document's clients may send it.
+        body = await decode(request, PostMessage, strict=False)
         sender = body.from_
         if sender is not None and not is_user_id(sender):
             raise bad_request("from must be a user id (1..64 characters of [A-Za-z0-9_.@+-])")
-        size = utf8_size("body", body.body)
-        if size > self.limits.max_body:
-            raise too_large("body", size, self.limits.max_body)
-        if body.meta is not None:
-            size = json_size("meta", body.meta)
+        self._check_body_meta(body.body, body.meta)
+        attachments = None
+        if body.attachments is not None:
+            # The types checked each field; the rules are the WebSocket's, checked again.
+            attachments = msgspec.to_builtins(body.attachments)
+            for attachment in msgspec.convert(attachments, list[Attachment]):
+                problem = attachment_problem(attachment)
+                if problem is not None:
+                    raise bad_request(problem)
+            size = json_size("attachments", attachments) + (
+                0 if body.meta is None else json_size("meta", body.meta))
             if size > self.limits.max_meta:
-                raise too_large("meta as JSON", size, self.limits.max_meta)
+                raise too_large("meta and attachments as JSON", size, self.limits.max_meta)
         thread = await self.node.messaging.find_thread(thread_id)
         if sender is not None and sender not in thread.members:
             raise RequestError(ErrorCode.FORBIDDEN, "from is not a member of this thread")
+        if body.reply_to is not None:
+            try:
+                await self.node.messaging.check_reply(thread, body.reply_to)
+            except RequestError as exc:
+                if exc.code is not ErrorCode.BAD_REQUEST:
+                    raise
+                # A resource the body names that does not exist: 404, as for a path.
+                raise not_found("message to reply to") from exc
         # Acked means durable: post() returns after the commit, and publishes to every
         # member's sessions (origin None: no session gets an ack instead).
         appended = await self.node.messaging.post(thread, sender, body.body, meta=body.meta,
-                                                  cid=body.cid)
+                                                  cid=body.cid, reply_to=body.reply_to,
+                                                  attachments=attachments)
         m = appended.message
         return answer(Posted(thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
 
@@ -320,12 +354,34 @@ class HttpApi:
         limit = min(limit, self.limits.max_history)
         await self.node.messaging.find_thread(thread_id)
         page = await self.node.messaging.history(None, thread_id, before, limit)
-        messages = [
-            Message(thread=m.thread, seq=m.seq, msg=m.msg, from_=m.sender, body=m.body,
-                    meta=m.meta, ts=m.ts, cid=m.cid)
-            for m in page.messages
-        ]
+        # Messages in their current state, with every cid (a backend may have set it).
+        messages = [folded_message(m, m.sender, with_cid=True) for m in page.messages]
         return answer(MessagesPage(messages=messages, more=page.more))
+
+    async def edit_message(self, request: web.Request) -> web.Response:
+        """An ``edit`` entry with user null: the API may edit any message."""
+        thread_id, seq = path_thread(request), path_seq(request)
+        body = await decode(request, EditMessage)
+        self._check_body_meta(body.body, body.meta)
+        changed = await self.node.messaging.change(
+            None, thread_id, "edit", seq, body=body.body, meta=body.meta,
+            replace_meta=body.meta is not None)
+        return answer(Changed(thread=thread_id, seq=changed.seq, target=seq))
+
+    async def unsend_message(self, request: web.Request) -> web.Response:
+        """An ``unsend`` entry with user null: moderation removes any message."""
+        thread_id, seq = path_thread(request), path_seq(request)
+        changed = await self.node.messaging.change(None, thread_id, "unsend", seq)
+        return answer(Changed(thread=thread_id, seq=changed.seq, target=seq))
+
+    def _check_body_meta(self, text: str, meta: dict[str, Any] | None) -> None:
+        size = utf8_size("body", text)
+        if size > self.limits.max_body:
+            raise too_large("body", size, self.limits.max_body)
+        if meta is not None:
+            size = json_size("meta", meta)
+            if size > self.limits.max_meta:
+                raise too_large("meta as JSON", size, self.limits.max_meta)
 
     # -- notifications -----------------------------------------------------------------
 

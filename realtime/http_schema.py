@@ -17,6 +17,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from protocol.frames import Int64, Message
+from protocol.validation import (
+    HTTPS_URL_REGEX,
+    MAX_ATTACHMENT_NAME,
+    MAX_ATTACHMENTS,
+    MAX_URL_LENGTH,
+    MIME_TYPE_REGEX,
+)
 
 MAX_USERS_PER_CALL = 10_000
 """Users one ``notify`` or ``presence`` call may name, and members one call may add."""
@@ -81,6 +88,40 @@ class PostMessage(_Body, kw_only=True):
     body: Annotated[str, msgspec.Meta(pattern=NO_NUL)]
     meta: JsonMap | None = None
     cid: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NO_NUL)] | None = None
+    reply_to: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
+    """The seq of a message of the same thread this one answers (404 if there is none)."""
+    attachments: Annotated[list[PostedAttachment],
+                           msgspec.Meta(max_length=MAX_ATTACHMENTS)] | None = None
+    """Files shared with the message (metadata only: https URLs the app's storage serves)."""
+
+
+HttpsUrl = Annotated[str, msgspec.Meta(pattern=f"^{HTTPS_URL_REGEX}$",
+                                      max_length=MAX_URL_LENGTH,
+                                      description="An https URL, in ASCII, without userinfo.")]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
+class PostedAttachment(_Body, kw_only=True):
+    """A file shared with a message: metadata only (the app's own storage serves it)."""
+
+    url: HttpsUrl
+    type: Annotated[str, msgspec.Meta(pattern=f"^{MIME_TYPE_REGEX}$",
+                                      description="A MIME type such as image/jpeg.")]
+    size: Count
+    """Bytes."""
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ATTACHMENT_NAME,
+                                      pattern=NO_NUL)] | None = None
+    width: Count | None = None
+    height: Count | None = None
+    duration_ms: Count | None = None
+    thumb: HttpsUrl | None = None
+
+
+class EditMessage(_Body, kw_only=True):
+    """The new body of a message, and its new ``meta`` (omitted: the meta is kept)."""
+
+    body: Annotated[str, msgspec.Meta(pattern=NO_NUL)]
+    meta: JsonMap | None = None
 
 
 class PushText(_Body, kw_only=True):
@@ -145,6 +186,16 @@ class Posted(_Body, kw_only=True):
     seq: Int64
     msg: str
     ts: Int64
+
+
+class Changed(_Body, kw_only=True):
+    """A change to a message, as a WebSocket ``ack`` of ``edit`` or ``unsend`` says it:
+    ``seq`` is the change's own entry (null when an edit changed nothing and the message
+    was never edited), ``target`` the message changed."""
+
+    thread: str
+    seq: Int64 | None
+    target: Int64
 
 
 class MessagesPage(_Body, kw_only=True):

@@ -32,7 +32,8 @@ invalid id, or a change to a DM's members, which are fixed), 401 `unauthorized`,
 
 _TYPES: list[type] = [
     s.CreateThread, s.ChangeMembers, s.PostMessage, s.Notify, s.SetPostOwner, s.SetLike,
-    s.RegisterDevice, s.ErrorBody, s.ThreadCreated, s.Members, s.Posted, s.MessagesPage,
+    s.RegisterDevice, s.EditMessage, s.ErrorBody, s.ThreadCreated, s.Members, s.Posted,
+    s.Changed, s.MessagesPage,
     s.Notified, s.PostOwner, s.LikeCount, s.Ok, s.PresenceList, s.Health, s.Readiness,
 ]
 
@@ -49,7 +50,7 @@ _REFUSALS: dict[int, str] = {
     400: "Invalid request (`bad_request`).",
     401: "Missing or wrong `X-API-Key` (`unauthorized`).",
     403: "Not allowed (`forbidden`).",
-    404: "No such thread (`not_found`).",
+    404: "No such thread, or no such message (`not_found`).",
     413: "A size limit was exceeded (`too_large`).",
     503: "A dependency is down: retry (`unavailable`).",
 }
@@ -98,6 +99,7 @@ _THREAD = _path("thread", "A thread id: 1..128 printable ASCII characters, no sp
 _POST = _path("post", "A post id: 1..128 characters of [A-Za-z0-9_.:@+-].",
               {"type": "string", "pattern": "^[A-Za-z0-9_.:@+\\-]{1,128}$"})
 _POSITIVE = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+_SEQ = _path("seq", "The seq of a message of the thread.", _POSITIVE)
 _USER_LIST = {"type": "string",
               "pattern": "^[A-Za-z0-9_.@+\\-]{1,64}(,[A-Za-z0-9_.@+\\-]{1,64})*$"}
 _TOKEN = _path("token", "A push token registered with POST /v1/devices.",
@@ -151,7 +153,29 @@ def _paths() -> dict[str, Any]:
                 ], refused=(400, 404),
                 description="The newest page before `before`, in ascending seq; `more` "
                             "tells whether older messages exist. Messages have the shape of "
-                            "the WebSocket `message` frame, without `cursor`."),
+                            "the WebSocket `message` frame, without `cursor`, in their "
+                            "current state: `edited` (ms of the last edit), `deleted` (unsent: "
+                            "empty body, no meta or attachments), `reactions` "
+                            "{emoji: [users]}."),
+        },
+        "/v1/threads/{thread}/messages/{seq}": {
+            "patch": _operation(
+                "Edit a message (an `edit` entry with user null).", s.Changed,
+                body=s.EditMessage, params=[_THREAD, _SEQ], refused=(404,),
+                description="Replaces the body, and the meta when given (omitted: kept). "
+                            "Any message of the thread, whoever sent it. The members get an "
+                            "`update` {kind: edit, user: null}. An edit to the current state "
+                            "makes no entry and answers the last edit's seq (null if none). "
+                            "404 for a missing thread, or a seq that is no message or an "
+                            "unsent one."),
+            "delete": _operation(
+                "Unsend a message (moderation: an `unsend` entry with user null).", s.Changed,
+                params=[_THREAD, _SEQ], refused=(400, 404),
+                description="Erases the message's body, meta and attachments, its edits' "
+                            "contents and its reactions, from the store and from pushes not "
+                            "yet sent. The members get an `update` {kind: unsend, user: null}; "
+                            "history shows the message with `deleted: true`. 404 for a missing "
+                            "thread, or a seq that is no message or already unsent."),
         },
         "/v1/notify": {"post": _operation(
             "Deliver a notification to every online session of some users.", s.Notified,

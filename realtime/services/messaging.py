@@ -156,14 +156,16 @@ class MessagingService:
 
     async def post(self, thread: Thread, sender: str | None, body: str, *,
                    meta: dict[str, Any] | None = None, cid: str | None = None,
-                   origin: str | None = None) -> Appended:
+                   origin: str | None = None, reply_to: int | None = None,
+                   attachments: list[dict[str, Any]] | None = None) -> Appended:
         """Commit a message, then publish it to every member's sessions.
 
         ``origin`` is the sending session, which gets the ack instead of the message.
         Returns after the commit; a duplicate ``cid`` returns the original unpublished.
         """
         started = time.perf_counter()
-        pending = self.append_soon(thread, sender, body, meta=meta, cid=cid)
+        pending = self.append_soon(thread, sender, body, meta=meta, cid=cid,
+                                   reply_to=reply_to, attachments=attachments)
         with contextlib.suppress(Exception):
             await pending  # its outcome, mapped to what callers are told, comes next
         appended = self.outcome(thread, pending, started)

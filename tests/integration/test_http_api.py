@@ -24,6 +24,8 @@ V1_ROUTES = [
     ("POST", "/v1/threads/t1/members"),
     ("POST", "/v1/threads/t1/messages"),
     ("GET", "/v1/threads/t1/messages"),
+    ("PATCH", "/v1/threads/t1/messages/1"),
+    ("DELETE", "/v1/threads/t1/messages/1"),
     ("POST", "/v1/notify"),
     ("PUT", "/v1/posts/p1"),
     ("POST", "/v1/posts/p1/likes"),
