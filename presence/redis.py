@@ -106,7 +106,7 @@ class RedisPresence(Presence):
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._redis = await _connect(self._url)
+        self._redis = await connect_redis(self._url)
         self._join = self._redis.register_script(_JOIN)
         self._leave = self._redis.register_script(_LEAVE)
         self._expire = self._redis.register_script(_EXPIRE)
@@ -231,7 +231,7 @@ class RedisPresence(Presence):
         return int(self._clock() * 1000)
 
 
-async def _connect(url: str) -> Redis:
+async def connect_redis(url: str) -> Redis:
     """A client for what ``url`` names: a ``redis+cluster://`` URL, or a plain one whose
     server reports ``cluster_enabled:1``, gets a cluster client (the scripts are
     single-key, so they route by key); anything else, a plain one."""

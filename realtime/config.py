@@ -97,6 +97,9 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds in-flight writes may take, after the drain window, before the node exits"),
     Setting("drain_window", float, 0.0,
             "seconds over which a drain spreads its session closes (0: all at once)"),
+    Setting("node_heartbeat", float, 5.0,
+            "seconds between two heartbeats of this node in the cluster's directory (the "
+            "admin view; a node missing three is gone)"),
     Setting("presence_ttl", float, 20.0,
             "seconds a crashed node's users stay online (presence lease, with Redis)"),
     Setting("log_level", str, "info", "debug, info, warning or error"),
@@ -166,6 +169,7 @@ class Config:
     handshake_timeout: float = 10.0
     drain_timeout: float = 10.0
     drain_window: float = 0.0
+    node_heartbeat: float = 5.0
     presence_ttl: float = 20.0
     log_level: str = "info"
     log_format: str = "text"

@@ -12,6 +12,8 @@ details only in the log.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import secrets
@@ -34,6 +36,7 @@ from protocol.validation import (
     is_user_id,
 )
 from realtime import metrics
+from realtime.admin_api import AdminApi
 from realtime.errors import HTTP_STATUS, RequestError, unavailable
 from realtime.events import NotificationEvent, folded_message
 from realtime.http_schema import (
@@ -76,6 +79,10 @@ MAX_NOTIFY_DATA = 4096
 """Largest ``notify`` data, bytes as JSON (an FCM payload is at most 4 KiB)."""
 HISTORY_DEFAULT = 50
 PUBLIC_PATHS = frozenset({"/v1/openapi.json"})
+PROTECTED = ("/v1/", "/status")
+"""Paths under the API key (besides ``PUBLIC_PATHS``)."""
+BROWSER_PATHS = frozenset({"/status", "/status.js", "/status.css", "/v1/status"})
+"""Paths a browser opens: their refusals ask for Basic authentication."""
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -132,20 +139,41 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 def require_key(api_key: str) -> Middleware:
-    """Middleware: ``/v1`` calls need ``X-API-Key`` equal to ``api_key``. An empty
-    ``api_key`` refuses every call: the API is never open by accident."""
+    """Middleware: ``/v1`` calls and the status page need ``X-API-Key`` equal to
+    ``api_key`` (or, for a browser, HTTP Basic authentication with it as the password).
+    An empty ``api_key`` refuses every call: the API is never open by accident."""
     expected = api_key.encode()
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/v1/") and request.path not in PUBLIC_PATHS:
-            # surrogateescape: a header that is not UTF-8 still compares (unequal).
-            given = request.headers.get("X-API-Key", "").encode("utf-8", "surrogateescape")
+        path = request.path
+        if path.startswith(PROTECTED) and path not in PUBLIC_PATHS:
+            given = _given_key(request)
             if not expected or not hmac.compare_digest(given, expected):
-                return refusal(ErrorCode.UNAUTHORIZED, "missing or wrong X-API-Key")
+                response = refusal(ErrorCode.UNAUTHORIZED, "missing or wrong X-API-Key")
+                if path in BROWSER_PATHS:
+                    # Lets a browser ask for the key (any user name, the key as password).
+                    response.headers["WWW-Authenticate"] = (
+                        'Basic realm="realtime status", charset="UTF-8"')
+                return response
         return await handler(request)
 
     return check
+
+
+def _given_key(request: web.Request) -> bytes:
+    """The key a request carries: ``X-API-Key``, else a Basic password."""
+    key = request.headers.get("X-API-Key")
+    if key is None:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True)
+            except (ValueError, binascii.Error):
+                decoded = b""
+            return decoded.partition(b":")[2]
+    # surrogateescape: a header that is not UTF-8 still compares (unequal).
+    return (key or "").encode("utf-8", "surrogateescape")
 
 
 # -- input -----------------------------------------------------------------------------
@@ -473,5 +501,6 @@ def make_api_app(node: Node) -> web.Application:
     app = web.Application(middlewares=[refusals, require_key(node.config.api_key)],
                           client_max_size=MAX_REQUEST)
     HttpApi(node).add_routes(app)
+    AdminApi(node).add_routes(app)
     metrics.watch_node(node)
     return app

@@ -248,3 +248,80 @@ class Readiness(_Body, kw_only=True):
     ready: bool
     store: bool
     broker: bool
+
+
+# -- the admin view --------------------------------------------------------------------
+
+
+class NodeRates(_Body, kw_only=True):
+    """Per second, over the node's last heartbeat interval."""
+
+    received: float
+    """Valid client frames read."""
+    sent: float
+    """Frames delivered to sessions."""
+    errors: float
+    """Error frames sent to clients."""
+
+
+class NodeEntry(_Body, kw_only=True):
+    """One live node of the cluster."""
+
+    node: str
+    version: str
+    started: Int64
+    """When the node started, epoch milliseconds."""
+    uptime: float
+    """Seconds since it started."""
+    heartbeat: Int64
+    """Its last heartbeat, epoch milliseconds (this node's own entry: now)."""
+    sessions: int
+    users: int
+    rates: NodeRates
+    draining: bool
+
+
+class NodeList(_Body, kw_only=True):
+    nodes: list[NodeEntry]
+
+
+class SessionEntry(_Body, kw_only=True):
+    session: str
+    node: str
+    connected: Int64
+    """When the session opened, epoch milliseconds."""
+
+
+class SessionList(_Body, kw_only=True):
+    sessions: list[SessionEntry]
+
+
+class StatusPoint(_Body, kw_only=True):
+    """One heartbeat interval of this node."""
+
+    t: Int64
+    """When it ended, epoch milliseconds."""
+    received: float
+    sent: float
+    errors: float
+    sessions: int
+    p50: float
+    """Seconds from a message handed to the store to its commit: median (bucket bound)."""
+    p99: float
+
+
+class LoggedError(_Body, kw_only=True):
+    t: Int64
+    level: str
+    logger: str
+    message: str
+
+
+class Status(_Body, kw_only=True):
+    """What the status page shows: the cluster, and this node's last minutes."""
+
+    node: str
+    nodes: list[NodeEntry]
+    points: list[StatusPoint]
+    errors: list[LoggedError]
+    """This node's newest warnings and errors first."""

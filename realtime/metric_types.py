@@ -91,6 +91,10 @@ class LoopCounter(_Labelled[CounterChild]):
     def inc(self, amount: float = 1.0) -> None:
         self.labels().inc(amount)
 
+    def total(self) -> float:
+        """The sum over every label set (for the status page's rates)."""
+        return sum(child.value for child in list(self._children.values()))
+
     def describe(self) -> Iterable[Metric]:
         return [CounterMetricFamily(self.name, self._documentation, labels=self._labelnames)]
 
@@ -114,6 +118,19 @@ class LoopHistogram(_Labelled[HistogramChild]):
 
     def observe(self, value: float) -> None:
         self.labels().observe(value)
+
+    @property
+    def bounds(self) -> tuple[float, ...]:
+        """The upper bounds of the buckets, without +Inf."""
+        return self._bounds
+
+    def total_counts(self) -> tuple[int, ...]:
+        """Observations per bucket (then +Inf) summed over every label set."""
+        totals = [0] * (len(self._bounds) + 1)
+        for child in list(self._children.values()):
+            for i, count in enumerate(child.counts):
+                totals[i] += count
+        return tuple(totals)
 
     def describe(self) -> Iterable[Metric]:
         return [HistogramMetricFamily(self.name, self._documentation, labels=self._labelnames)]

@@ -30,11 +30,15 @@ from realtime.auth import Identity, TokenVerifier, mint_token
 from realtime.broker.base import Broker, BrokerUnavailable
 from realtime.broker.memory import MemoryBroker
 from realtime.config import Config
+from realtime.directory.base import Directory, SessionRecord
+from realtime.directory.heartbeat import Heartbeat, NodeState
+from realtime.directory.memory import MemoryDirectory
 from realtime.events import NotificationEvent
 from realtime.http_api import make_api_app
 from realtime.hub import Hub
 from realtime.jwks import JwksKeys
 from realtime.push_setup import Push
+from realtime.recent_errors import RecentErrors
 from realtime.server import make_public_app
 from realtime.services import Services
 from realtime.services.likes import LikesService
@@ -92,6 +96,17 @@ def make_presence(config: Config) -> Presence:
         return RedisPresence(config.redis_url, ttl=ttl, heartbeat=ttl / 4,
                              sweep=min(2.0, ttl / 4))
     return MemoryPresence()
+
+
+def make_directory(config: Config) -> Directory:
+    """Where the cluster's nodes and sessions are listed: Redis in a cluster, in-process
+    otherwise. A node counts as gone after missing three heartbeats."""
+    ttl = 3 * config.node_heartbeat
+    if config.redis_url:
+        from realtime.directory.redis import RedisDirectory
+
+        return RedisDirectory(config.redis_url, ttl=ttl)
+    return MemoryDirectory(ttl=ttl)
 
 
 def make_admission(config: Config) -> Admission:
@@ -154,6 +169,11 @@ class Node:
         # reorder publications, and cursors then wait for positions to settle.
         self.watermark = Watermark(self.store, ordered=isinstance(self.broker, MemoryBroker))
         self.draining = False
+        self.heartbeat = Heartbeat(make_directory(config), self.id,
+                                   interval=config.node_heartbeat, state=self._state)
+        self.recent_errors = RecentErrors(logs.Scrubber([config.jwt_secret, config.api_key]))
+        self._session_records: dict[str, dict[str, SessionRecord]] = {}
+        """Open sessions of this node by user, then session id: the admin view's truth."""
         self.limits = config.limits
         """One for every session (built once: a property of the config makes a new one)."""
         self._sessions: set[Session] = set()
@@ -178,6 +198,8 @@ class Node:
         await self.services.likes.start()
         if self.push is not None:
             await self.push.start()
+        self.recent_errors.attach()
+        await self.heartbeat.start()
         public = make_public_app(self)
         api = make_api_app(self)
         # TLS, when configured, is for clients: the internal API stays plain HTTP on its
@@ -257,6 +279,8 @@ class Node:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=5.0)
+        await self.heartbeat.close()
+        self.recent_errors.detach()
         # Listeners go first so nothing new arrives; the store goes last so every
         # accepted send is committed before the process ends.
         for runner in self._runners:
@@ -339,17 +363,36 @@ class Node:
                 verifier=self.verifier, watermark=self.watermark,
             )
             self._sessions.add(session)
+            record = SessionRecord(session=session_id, node=self.id, connected=now_ms())
+            self._session_records.setdefault(identity.user, {})[session_id] = record
+            self.heartbeat.opened(identity.user, record)
             if self.draining:
                 session.close(CloseCode.SERVICE_RESTART, "node restarting, reconnect")
             await session.run(cursor)
         finally:
             if session is not None:
                 self._sessions.discard(session)
+                self._forget_session(identity.user, session_id)
                 log.debug("session closed")
             self._handlers.discard(task)
             self._per_user[identity.user] -= 1
             if self._per_user[identity.user] <= 0:
                 del self._per_user[identity.user]
+
+    def _forget_session(self, user: str, session_id: str) -> None:
+        records = self._session_records.get(user)
+        if records is not None and records.pop(session_id, None) is not None:
+            if not records:
+                del self._session_records[user]
+            self.heartbeat.closed(user, session_id)
+
+    def local_sessions(self, user: str) -> list[SessionRecord]:
+        """The open sessions of ``user`` on this node."""
+        return list(self._session_records.get(user, {}).values())
+
+    def _state(self) -> NodeState:
+        return NodeState(sessions=self.connection_count, users=len(self._per_user),
+                         draining=self.draining)
 
     # -- health ----------------------------------------------------------------------
 

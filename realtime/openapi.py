@@ -35,6 +35,7 @@ _TYPES: list[type] = [
     s.RegisterDevice, s.EditMessage, s.ErrorBody, s.ThreadCreated, s.Members, s.Posted,
     s.Changed, s.MessagesPage,
     s.Notified, s.PostOwner, s.LikeCount, s.Ok, s.PresenceList, s.Health, s.Readiness,
+    s.NodeList, s.SessionList, s.Status,
 ]
 
 
@@ -102,6 +103,8 @@ _POSITIVE = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 _SEQ = _path("seq", "The seq of a message of the thread.", _POSITIVE)
 _USER_LIST = {"type": "string",
               "pattern": "^[A-Za-z0-9_.@+\\-]{1,64}(,[A-Za-z0-9_.@+\\-]{1,64})*$"}
+_USER = _path("user", "A user id: 1..64 characters of [A-Za-z0-9_.@+-].",
+              {"type": "string", "pattern": "^[A-Za-z0-9_.@+\\-]{1,64}$"})
 _TOKEN = _path("token", "A push token registered with POST /v1/devices.",
                {"type": "string", "minLength": 1, "maxLength": 4096})
 
@@ -204,6 +207,33 @@ def _paths() -> dict[str, Any]:
             "Whether users are online, and when they were last seen.", s.PresenceList,
             params=[_query("users", "Comma-separated user ids.", _USER_LIST, required=True)],
             refused=(400,))},
+        "/v1/nodes": {"get": _operation(
+            "Every live node of the cluster.", s.NodeList,
+            description="One entry per node whose heartbeat (every `REALTIME_NODE_HEARTBEAT` "
+                        "seconds) is younger than three intervals, ordered by node id. "
+                        "Counts and rates of other nodes are as of their last heartbeat.")},
+        "/v1/users/{user}/sessions": {"get": _operation(
+            "The open sessions of a user, on every node.", s.SessionList, params=[_USER],
+            refused=(400,),
+            description="Oldest first. Sessions on other nodes appear, and disappear, "
+                        "within one heartbeat interval; a crashed node's sessions vanish "
+                        "with it.")},
+        "/v1/status": {"get": _operation(
+            "What the status page shows: the nodes, this node's rates and commit latency "
+            "over the last ten minutes, and its newest warnings and errors.", s.Status)},
+        "/status": {"get": {
+            "summary": "The status page, for a browser (HTTP Basic: the key as password).",
+            "responses": {"200": {"description": "The page.",
+                                  "content": {"text/html": {"schema": {"type": "string"}}}},
+                          **_refused(401)},
+        }},
+        **{path: {"get": {
+            "summary": f"The status page's {kind}.",
+            "responses": {"200": {"description": "The file.",
+                                  "content": {media: {"schema": {"type": "string"}}}},
+                          **_refused(401)},
+        }} for path, kind, media in (("/status.js", "script", "text/javascript"),
+                                     ("/status.css", "style sheet", "text/css"))},
     }
 
 

@@ -1,0 +1,1 @@
+"""Which nodes make up the cluster, and where each user's sessions are: the admin view."""
