@@ -38,8 +38,10 @@ from protocol.codec import Codec, codec_for
 from protocol.errors import CloseCode, ProtocolError
 from protocol.frames import (
     Ack,
+    Attachment,
     ClientFrame,
     Device,
+    Edit,
     Error,
     History,
     HistoryReply,
@@ -48,6 +50,7 @@ from protocol.frames import (
     Message,
     Ping,
     Pong,
+    React,
     Read,
     Refresh,
     Send,
@@ -57,7 +60,9 @@ from protocol.frames import (
     Synced,
     ThreadsReply,
     Typing,
+    Unsend,
     Unsubscribe,
+    Update,
     Welcome,
 )
 
@@ -281,11 +286,31 @@ class Client:
         to: str | None = None,
         cid: str | None = None,
         meta: dict[str, Any] | None = None,
+        reply_to: int | None = None,
+        attachments: list[Attachment] | None = None,
     ) -> Ack:
-        """Post ``body`` to ``thread`` or to the DM with user ``to``; return the ack
-        (thread, seq, msg, ts). Retrying with the same ``cid`` never duplicates."""
-        frame = Send(thread=thread, to=to, cid=cid or uuid4().hex, body=body, meta=meta)
+        """Post ``body`` to ``thread`` or to the DM with user ``to``, maybe as a reply to
+        message ``reply_to`` and with ``attachments``; return the ack (thread, seq, msg,
+        ts). Retrying with the same ``cid`` never duplicates."""
+        frame = Send(thread=thread, to=to, cid=cid or uuid4().hex, body=body, meta=meta,
+                     reply_to=reply_to, attachments=attachments)
         return await self._call(frame, Ack)
+
+    async def edit(self, thread: str, seq: int, body: str,
+                   meta: dict[str, Any] | None = None) -> Ack:
+        """Replace the body (and ``meta``, when given) of message ``seq``, one of the
+        user's own; the ack carries the change's own ``seq`` and the ``target``.
+        Retrying the same edit answers the same ``seq``."""
+        return await self._call(Edit(thread=thread, seq=seq, body=body, meta=meta), Ack)
+
+    async def unsend(self, thread: str, seq: int) -> Ack:
+        """Erase message ``seq``, one of the user's own, for everyone."""
+        return await self._call(Unsend(thread=thread, seq=seq), Ack)
+
+    async def react(self, thread: str, seq: int, emoji: str, on: bool = True) -> Ack:
+        """Add (or remove) the user's ``emoji`` on message ``seq``; the ack's ``seq`` is
+        None when the reaction was already in that state."""
+        return await self._call(React(thread=thread, seq=seq, emoji=emoji, on=on), Ack)
 
     async def typing(self, thread: str, on: bool = True) -> None:
         """Say that the user started (or stopped) typing. No reply: errors are events."""
@@ -478,7 +503,8 @@ class Client:
             self.welcome = frame
             if self._cursor is None:
                 self._cursor = frame.cursor
-        elif isinstance(frame, Message):
+        elif isinstance(frame, Message | Update):
+            # Updates are entries of the thread's log like messages, with their own seq.
             # Replays are exactly once by contract; this guards the seams anyway.
             last = self._last_seq.get(frame.thread)
             if last is not None and frame.seq <= last:
