@@ -56,9 +56,10 @@ STATIC_FILES: Final[dict[str, tuple[str, str]]] = {
 }
 PAGE: Final = ("demo.html", "text/html; charset=utf-8")
 
-# The page loads only its own files and talks only to its own node.
+# The page loads only its own files and talks only to its own node; images may also come
+# over https, from wherever an app's storage serves the thumbnails of attachments.
 CONTENT_SECURITY_POLICY: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 

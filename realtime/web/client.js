@@ -11,7 +11,10 @@
  * resend with the original message. Other requests in flight when a connection drops fail
  * with the code `unavailable`. Topics subscribed to are subscribed again on every
  * connection. Every frame that is not a reply is dispatched as an event named after its
- * `type` (`message`, `typing`, `receipt`, `likes`, `presence`, `notification`, ...).
+ * `type` (`message`, `update`, `typing`, `receipt`, `likes`, `presence`, `notification`,
+ * ...). An `update` (an edit, unsend or reaction of a message, named by `target`) is an
+ * entry of its thread with its own `seq`: it is ordered, deduplicated and resumed from
+ * exactly like a message.
  *
  * No build step and no dependency: import it as an ES module.
  *
@@ -197,12 +200,38 @@ export class RealtimeClient extends EventTarget {
    * while disconnected the message waits, and after a drop it is sent again with the same
    * `cid`, so it is stored once.
    */
-  send({ thread, to, body, meta, cid = newCid() }) {
+  send({ thread, to, body, meta, replyTo, attachments, cid = newCid() }) {
     const frame = { type: 'send', cid, body };
     if (thread !== undefined) frame.thread = thread;
     if (to !== undefined) frame.to = to;
     if (meta !== undefined) frame.meta = meta;
+    if (replyTo !== undefined && replyTo !== null) frame.reply_to = replyTo;
+    if (attachments !== undefined && attachments !== null) frame.attachments = attachments;
     return this._request(frame, true);
+  }
+
+  /**
+   * Replace the body (and `meta`, when given) of message `seq` of `thread`, one of the
+   * user's own. Resolves with `ack` {thread, seq (the edit's own), target}; the same edit
+   * again resolves with the same `seq`.
+   */
+  edit(thread, seq, body, meta) {
+    const frame = { type: 'edit', thread, seq, body };
+    if (meta !== undefined) frame.meta = meta;
+    return this.request(frame);
+  }
+
+  /** Erase message `seq` of `thread`, one of the user's own, for everyone. */
+  unsend(thread, seq) {
+    return this.request({ type: 'unsend', thread, seq });
+  }
+
+  /**
+   * Add (`on`) or remove the user's `emoji` on message `seq` of `thread`. Resolves with
+   * `ack` {thread, seq, target}; `seq` is null when the reaction was already so.
+   */
+  react(thread, seq, emoji, on = true) {
+    return this.request({ type: 'react', thread, seq, emoji, on: Boolean(on) });
   }
 
   /**
@@ -376,13 +405,14 @@ export class RealtimeClient extends EventTarget {
       case 'welcome':
         this._welcomed(frame);
         return;
-      case 'message': {
+      case 'message':
+      case 'update': {
         // Replays are exactly once by contract; this guards the seams anyway.
         const last = this._lastSeq.get(frame.thread);
         if (last !== undefined && frame.seq <= last) return;
         this._lastSeq.set(frame.thread, frame.seq);
         if (this._replay) this._replay.count += 1;
-        this._emit('message', frame);
+        this._emit(frame.type, frame);
         if (frame.cursor !== undefined) this._moveCursor(frame.cursor);
         return;
       }

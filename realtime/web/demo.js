@@ -14,6 +14,8 @@ const TYPING_IDLE = 4000;    // ms without a keystroke before "typing off"
 const TYPING_SHOWN = 8000;   // ms an indicator stays without news (the node expires at 6 s)
 const MAX_PRESENCE = 90;     // presence topics followed (a connection may follow 100)
 const HISTORY_PAGE = 50;
+const EMOJI = ['👍', '❤️', '😂', '😮', '🎉'];  // the reactions the page offers
+const IMAGE_URL = /\.(png|jpe?g|gif|webp|avif)(\?.*)?$/i;
 
 const $ = (id) => document.getElementById(id);
 
@@ -30,6 +32,8 @@ const demo = {
   likes: 0,
   liked: false,
   replayed: null,         // messages replayed when this page last resumed from its cursor
+  replyTo: null,          // seq of the message the composer answers
+  editing: null,          // seq of our message the composer edits
 };
 window.demo = demo;
 
@@ -81,6 +85,7 @@ async function start(user) {
       : `Resumed: ${replayed} missed messages replayed`);
   });
   client.on('message', onMessage);
+  client.on('update', onUpdate);
   client.on('typing', onTyping);
   client.on('receipt', onReceipt);
   client.on('presence', onPresence);
@@ -137,6 +142,30 @@ function addMessage(t, m) {
 
 const lastSeq = (t) => Math.max(0, ...t.messages.keys());
 
+/**
+ * Apply a change to message `target` of `t`: an `update` from the node, or the ack of our
+ * own (the acting device gets the ack, not the update). Changes come in seq order, each
+ * once; one to a message not loaded here waits for history, which shows it folded.
+ */
+function applyChange(t, { kind, target, user, body, meta, emoji, on, ts }) {
+  const m = t.messages.get(target);
+  if (!m) return;
+  if (kind === 'edit') {
+    Object.assign(m, { body, meta: meta ?? null, edited: ts });
+  } else if (kind === 'unsend') {
+    Object.assign(m, { body: '', meta: null, deleted: true });
+    delete m.attachments;
+    delete m.reactions;
+  } else if (kind === 'react') {
+    const reactions = { ...(m.reactions ?? {}) };
+    const users = (reactions[emoji] ?? []).filter((u) => u !== user);
+    if (on) users.push(user);
+    if (users.length) reactions[emoji] = users;
+    else delete reactions[emoji];
+    m.reactions = reactions;
+  }
+}
+
 async function refreshThreads() {
   const entries = await demo.client.threads();
   for (const entry of entries) {
@@ -179,6 +208,65 @@ function onMessage(m) {
   // A newcomer in the lobby, or a DM we did not know: members and presence to learn.
   if (!known || (m.from === null && m.meta?.kind === 'join')) refreshThreads().catch(report);
   render();
+}
+
+function onUpdate(u) {
+  const t = threadModel(u.thread);
+  applyChange(t, u);
+  render();
+}
+
+function react(t, m, emoji) {
+  const on = !(m.reactions?.[emoji] ?? []).includes(demo.me);
+  demo.client.react(t.id, m.seq, emoji, on).then((ack) => {
+    if (ack.seq !== null) applyChange(t, { kind: 'react', target: m.seq, user: demo.me, emoji, on });
+    render();
+  }, report);
+}
+
+function unsend(t, m) {
+  demo.client.unsend(t.id, m.seq).then(() => {
+    applyChange(t, { kind: 'unsend', target: m.seq });
+    render();
+  }, report);
+}
+
+function startReply(m) {
+  demo.editing = null;
+  demo.replyTo = m.seq;
+  renderComposer();
+  $('composer-input').focus();
+}
+
+function startEdit(m) {
+  demo.replyTo = null;
+  demo.editing = m.seq;
+  $('composer-input').value = m.body;
+  renderComposer();
+  $('composer-input').focus();
+}
+
+function editMessage(text) {
+  const t = demo.threads.get(demo.open);
+  const seq = demo.editing;
+  demo.editing = null;
+  renderComposer();
+  if (!t || seq === null) return;
+  demo.client.edit(t.id, seq, text).then((ack) => {
+    applyChange(t, { kind: 'edit', target: seq, body: text, meta: t.messages.get(seq)?.meta,
+      ts: Date.now() });
+    render();
+    return ack;
+  }, report);
+}
+
+/** An attachment for a pasted https URL: a MIME type guessed from its extension. */
+function attachmentFor(url) {
+  const ext = (url.split(/[?#]/)[0].split('.').pop() || '').toLowerCase();
+  const types = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif',
+    webp: 'image/webp', avif: 'image/avif', pdf: 'application/pdf', mp4: 'video/mp4' };
+  return { url, type: types[ext] ?? 'application/octet-stream', size: 0,
+    name: decodeURIComponent(url.split(/[?#]/)[0].split('/').pop() || 'file') };
 }
 
 function onTyping({ thread, user, on }) {
@@ -226,7 +314,11 @@ function onNotification({ data }) {
 // -- what the user does ---------------------------------------------------------------------
 
 function openThread(id) {
-  if (demo.open && demo.open !== id) stopTyping(true);
+  if (demo.open && demo.open !== id) {
+    stopTyping(true);
+    demo.replyTo = null;
+    demo.editing = null;
+  }
   demo.open = id;
   sessionStorage.setItem(OPEN_KEY, id);
   const t = threadModel(id);
@@ -272,12 +364,20 @@ function sendMessage(text) {
   if (!t) return;
   const cid = newCid();
   const draft = { cid, from: demo.me, body: text, ts: Date.now(), thread: t.id, meta: null };
+  const replyTo = demo.replyTo ?? undefined;
+  const link = $('composer-attach').value.trim();
+  const attachments = link ? [attachmentFor(link)] : undefined;
+  if (replyTo !== undefined) draft.reply_to = replyTo;
+  if (attachments) draft.attachments = attachments;
+  demo.replyTo = null;
+  $('composer-attach').value = '';
+  renderComposer();
   t.pending.set(cid, draft);
   stopTyping(false);  // the node ends our indicator when the message is committed
   render();
   const other = t.members.find((u) => u !== demo.me) ?? demo.me;
   const target = t.exists ? { thread: t.id } : { to: other };
-  demo.client.send({ ...target, body: text, cid }).then((ack) => {
+  demo.client.send({ ...target, body: text, cid, replyTo, attachments }).then((ack) => {
     if (t.pending.has(cid)) addMessage(t, { ...draft, seq: ack.seq, msg: ack.msg, ts: ack.ts });
     t.readSeq = Math.max(t.readSeq, ack.seq);
     render();
@@ -363,6 +463,7 @@ function render() {
   renderThreads();
   renderPeople();
   renderConversation();
+  renderComposer();
 }
 
 function renderConnection(state) {
@@ -390,7 +491,8 @@ function renderThreads() {
     const typing = typingText(t);
     const last = t.messages.get(lastSeq(t));
     const sender = last?.from === demo.me ? 'you: ' : last?.from ? `${last.from}: ` : '';
-    const preview = typing || (last ? sender + last.body : 'no messages yet');
+    const preview = typing || (last ? sender + (last.deleted ? 'message unsent' : last.body)
+      : 'no messages yet');
     text.append(el('span', `thread-preview${typing ? ' typing-now' : ''}`, preview));
     button.append(text);
     if (t.unread > 0) button.append(el('span', 'badge', String(t.unread)));
@@ -452,9 +554,23 @@ function renderConversation() {
       li.append(el('span', 'sender', m.from));
     }
     previousSender = m.from;
-    li.append(el('span', 'bubble', m.body));
+    if (m.reply_to !== undefined && m.reply_to !== null) {
+      const quoted = t.messages.get(m.reply_to);
+      const text = !quoted ? 'an earlier message' : quoted.deleted ? 'an unsent message'
+        : `${quoted.from ?? 'system'}: ${quoted.body}`;
+      li.append(el('span', 'quote', `↪ ${text}`));
+    }
+    if (m.deleted) {
+      li.classList.add('unsent');
+      li.append(el('span', 'bubble', 'message unsent'));
+    } else {
+      li.append(el('span', 'bubble', m.body));
+    }
+    if (m.attachments?.length) li.append(renderAttachments(m.attachments));
+    if (m.reactions && Object.keys(m.reactions).length) li.append(renderReactions(t, m));
+    if (m.seq !== undefined && !m.deleted && m.from !== null) li.append(renderActions(t, m));
     if (m.from !== null) {
-      const meta = el('span', 'meta', clock(m.ts));
+      const meta = el('span', 'meta', clock(m.ts) + (m.edited && !m.deleted ? ' · edited' : ''));
       if (m.from === demo.me) {
         meta.append(m.failed ? ' · not sent' : m.seq === undefined ? ' · sending…' : ' · ✓');
         if (m.seq !== undefined && m.seq === seenAt) {
@@ -468,6 +584,76 @@ function renderConversation() {
   });
   box.replaceChildren(...items);
   if (atBottom) box.scrollTop = box.scrollHeight;
+}
+
+function renderAttachments(attachments) {
+  const box = el('span', 'attachments');
+  for (const a of attachments) {
+    const link = el('a', 'attachment');
+    link.href = a.url;
+    link.target = '_blank';
+    link.rel = 'noopener noreferrer';
+    const preview = a.thumb ?? (a.type.startsWith('image/') || IMAGE_URL.test(a.url) ? a.url : null);
+    if (preview) {
+      const img = el('img');
+      img.src = preview;
+      img.alt = a.name ?? 'image';
+      img.loading = 'lazy';
+      link.append(img);
+    } else {
+      link.textContent = `📎 ${a.name ?? a.url}`;
+    }
+    box.append(link);
+  }
+  return box;
+}
+
+function renderReactions(t, m) {
+  const box = el('span', 'reactions');
+  for (const [emoji, users] of Object.entries(m.reactions)) {
+    const button = el('button', 'reaction', `${emoji} ${users.length}`);
+    button.type = 'button';
+    button.title = list(users);
+    button.dataset.emoji = emoji;
+    button.setAttribute('aria-pressed', String(users.includes(demo.me)));
+    button.addEventListener('click', () => react(t, m, emoji));
+    box.append(button);
+  }
+  return box;
+}
+
+function renderActions(t, m) {
+  const box = el('span', 'actions');
+  const action = (name, label, handler) => {
+    const button = el('button', `action ${name}`, label);
+    button.type = 'button';
+    button.dataset.action = name;
+    button.addEventListener('click', handler);
+    box.append(button);
+    return button;
+  };
+  for (const emoji of EMOJI) {
+    action('react', emoji, () => react(t, m, emoji)).dataset.emoji = emoji;
+  }
+  action('reply', 'reply', () => startReply(m));
+  if (m.from === demo.me) {
+    action('edit', 'edit', () => startEdit(m));
+    action('unsend', 'unsend', () => unsend(t, m));
+  }
+  return box;
+}
+
+function renderComposer() {
+  const t = demo.open ? demo.threads.get(demo.open) : null;
+  const banner = $('composer-context');
+  const seq = demo.editing ?? demo.replyTo;
+  const m = t && seq !== null ? t.messages.get(seq) : null;
+  banner.hidden = !m;
+  if (m) {
+    $('composer-context-text').textContent = demo.editing !== null
+      ? 'Editing your message' : `Replying to ${m.from ?? 'system'}: ${m.body}`;
+  }
+  $('composer-send').textContent = demo.editing !== null ? 'Save' : 'Send';
 }
 
 function renderLike() {
@@ -525,7 +711,15 @@ $('composer').addEventListener('submit', (event) => {
   const text = input.value.trim();
   if (!text) return;
   input.value = '';
-  sendMessage(text);
+  if (demo.editing !== null) editMessage(text);
+  else sendMessage(text);
+});
+
+$('composer-cancel').addEventListener('click', () => {
+  if (demo.editing !== null) $('composer-input').value = '';
+  demo.editing = null;
+  demo.replyTo = null;
+  renderComposer();
 });
 
 $('composer-input').addEventListener('input', (event) => noteTyping(event.target.value.trim() !== ''));

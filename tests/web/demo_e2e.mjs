@@ -24,6 +24,10 @@ if (!baseUrl || !artifactDir) {
 }
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const STEP = 10_000;  // ms any one expectation may take: bounds a failing run, not a passing one
+// Attachments point at this host; the browser fulfils its requests itself (a tiny PNG),
+// so nothing leaves the machine.
+const MEDIA = 'https://media.test/';
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 
 const results = { steps: [], foreignRequests: [], consoleErrors: [] };
 const input = createInterface({ input: process.stdin });
@@ -47,7 +51,7 @@ async function join(context, user) {
   page.on('request', (request) => {
     const url = request.url();
     if (!url.startsWith(baseUrl) && !url.startsWith(baseUrl.replace('http', 'ws'))
-        && !url.startsWith('data:')) {
+        && !url.startsWith('data:') && !url.startsWith(MEDIA)) {
       results.foreignRequests.push(url);
     }
   });
@@ -68,6 +72,10 @@ async function join(context, user) {
 const connected = (page) => page.waitForSelector('#connection[data-state="open"]');
 const thread = (page, selector) => page.locator(`#threads button${selector}`);
 const message = (page, text) => page.locator('#messages .message .bubble', { hasText: text });
+
+/** The `li` of the message whose bubble reads exactly `text`. */
+const item = (page, text) => page.locator('#messages .message',
+  { has: page.locator('.bubble', { hasText: new RegExp(`^${text}$`) }) });
 
 async function say(page, text) {
   await page.fill('#composer-input', text);
@@ -94,6 +102,9 @@ try {
   const viewport = { width: 1200, height: 760 };
   const aliceContext = await browser.newContext({ viewport });
   const bobContext = await browser.newContext({ viewport });
+  for (const context of [aliceContext, bobContext]) {
+    await context.route(`${MEDIA}**`, (route) => route.fulfill({ contentType: 'image/png', body: PNG }));
+  }
 
   step('alice and bob join');
   const alice = await join(aliceContext, 'alice');
@@ -130,6 +141,49 @@ try {
   await bob.click('#like-button');
   await alice.waitForSelector('#like-count:text-is("1")');
   await alice.locator('.toast', { hasText: 'bob liked your post' }).waitFor();
+
+  step('in the lobby, bob reacts to alice\'s message and she sees it');
+  await thread(alice, ':has-text("# lobby")').click();
+  await thread(bob, ':has-text("# lobby")').click();
+  await item(bob, 'hello lobby').hover();
+  await item(bob, 'hello lobby').locator('button[data-action="react"][data-emoji="🎉"]').click();
+  await item(alice, 'hello lobby').locator('.reaction[data-emoji="🎉"]', { hasText: '1' }).waitFor();
+  results.reactionTitle = await item(alice, 'hello lobby').locator('.reaction').getAttribute('title');
+
+  step('alice edits her message; bob sees the new text, marked edited');
+  await item(alice, 'hello lobby').hover();
+  await item(alice, 'hello lobby').locator('button[data-action="edit"]').click();
+  await alice.waitForSelector('#composer-context:not([hidden])');
+  await alice.fill('#composer-input', 'hello lobby, edited');
+  await alice.press('#composer-input', 'Enter');
+  await item(bob, 'hello lobby, edited').locator('.meta', { hasText: 'edited' }).waitFor();
+  results.editedReactions = await item(bob, 'hello lobby, edited').locator('.reaction').count();
+
+  step('bob replies to it with a photo; alice sees the quote and the thumbnail');
+  await item(bob, 'hello lobby, edited').hover();
+  await item(bob, 'hello lobby, edited').locator('button[data-action="reply"]').click();
+  await bob.fill('#composer-input', 'look at this');
+  await bob.fill('#composer-attach', `${MEDIA}beach.png`);
+  await bob.press('#composer-input', 'Enter');
+  const reply = item(alice, 'look at this');
+  await reply.locator('.quote', { hasText: 'alice: hello lobby, edited' }).waitFor();
+  await reply.locator(`.attachments img[src="${MEDIA}beach.png"]`).waitFor();
+  results.thumbnailWidth = await reply.locator('.attachments img').evaluate(
+    (img) => img.complete ? img.naturalWidth : new Promise((ok) => { img.onload = () => ok(img.naturalWidth); }));
+
+  step('alice unsends her message; it is gone from bob\'s page');
+  await item(alice, 'hello lobby, edited').hover();
+  await item(alice, 'hello lobby, edited').locator('button[data-action="unsend"]').click();
+  await item(bob, 'message unsent').waitFor();
+  results.unsentLeft = await message(bob, 'hello lobby, edited').count();
+  await item(bob, 'look at this').locator('.quote', { hasText: 'an unsent message' }).waitFor();
+  results.bobLobbyHistory = await bob.evaluate(async () => {
+    const lobby = window.demo.lobby;
+    const page = await window.demo.client.history(lobby);
+    return page.messages.filter((m) => m.from === 'alice').map((m) => ({ body: m.body, deleted: m.deleted ?? false }));
+  });
+  await thread(alice, '[data-thread="dm:alice:bob"]').click();
+  await thread(bob, '[data-thread="dm:alice:bob"]').click();
 
   step('the node restarts: both pages reconnect by themselves and miss nothing');
   // The test drains the node (1012), starts it again on the same port and data, and
@@ -183,7 +237,7 @@ try {
   await alice.screenshot({ path: results.screenshots[0] });
   await bob.screenshot({ path: results.screenshots[1] });
   await bob.click('#threads button:has-text("# lobby")');
-  await message(bob, 'hello lobby').waitFor();
+  await message(bob, 'look at this').waitFor();
   results.screenshots.push(joinPath(artifactDir, 'web-demo-lobby.png'));
   await bob.screenshot({ path: results.screenshots[2] });
   process.stdout.write(JSON.stringify(results) + '\n');

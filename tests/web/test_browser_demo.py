@@ -1,5 +1,5 @@
-"""The demo page in a real browser: two users chat, type, read and like, and their pages
-lose nothing across a node restart or a reload.
+"""The demo page in a real browser: two users chat, type, read, like, react, edit, reply
+with a photo and unsend, and their pages lose nothing across a node restart or a reload.
 
 Headless Chromium is driven by ``demo_e2e.mjs`` (playwright-core from ``package.json`` in
 this folder) against a development node running in the test's event loop. The test skips,
@@ -118,5 +118,13 @@ async def test_two_browsers_chat_through_the_demo_and_a_reload_loses_nothing(
     assert results["replayed"] >= 2
     assert results["cursorAfter"] != results["cursorBefore"]
     assert results["bobDmMessages"] == 5
+    # The life of a message in the lobby: a reaction, an edit, a reply with a photo shown
+    # as a thumbnail, and an unsend that leaves nothing of the text on bob's page.
+    assert results["reactionTitle"] == "bob"
+    assert results["editedReactions"] == 1
+    assert results["thumbnailWidth"] == 1
+    assert results["unsentLeft"] == 0
+    assert {"body": "", "deleted": True} in results["bobLobbyHistory"]
+    assert all("hello lobby" not in m["body"] for m in results["bobLobbyHistory"])
     for shot in results["screenshots"]:
         assert await asyncio.to_thread(os.path.getsize, shot) > 10_000
