@@ -14,7 +14,7 @@ from realtime.devmode import secrets_path
 
 __all__ = ["BARE_TARGETS", "SCENARIO_NAMES", "TARGETS", "Options", "add_arguments", "from_args"]
 
-SCENARIO_NAMES = ("dm", "fanout", "typing", "likes", "idle", "reconnect")
+SCENARIO_NAMES = ("dm", "fanout", "typing", "likes", "idle", "reconnect", "reactions")
 RELAY_SCENARIOS = ("dm", "fanout", "idle")
 TARGETS = ("node", "relay", "socketio")
 BARE_TARGETS = ("relay", "socketio")
@@ -24,9 +24,10 @@ BARE_TARGETS = ("relay", "socketio")
 @dataclass(frozen=True, kw_only=True)
 class Options:
     """One run. ``connections`` means pairs for ``dm`` and ``typing``, members for
-    ``fanout``, viewers for ``likes``, clients for ``idle`` and ``reconnect``.
-    ``rate`` is the offered rate over the whole generator: messages/s (``dm``,
-    ``fanout``, ``reconnect``), frames/s (``typing``), likes/s (``likes``)."""
+    ``fanout`` and ``reactions``, viewers for ``likes``, clients for ``idle`` and
+    ``reconnect``. ``rate`` is the offered rate over the whole generator: messages/s
+    (``dm``, ``fanout``, ``reconnect``), frames/s (``typing``), likes/s (``likes``),
+    reactions/s (``reactions``)."""
 
     scenario: str
     urls: tuple[str, ...] = ("ws://127.0.0.1:8765/ws",)
@@ -75,10 +76,11 @@ class Options:
         if self.target == "node" and not (self.secret or self.token_cmd):
             raise ValueError("a node needs tokens: --secret, REALTIME_JWT_SECRET, --token-cmd, "
                              "or --data-dir of a node in development mode")
-        if self.scenario == "fanout" and self.target == "node" and not (
+        if self.scenario in ("fanout", "reactions") and self.target == "node" and not (
             self.api_urls and self.api_key
         ):
-            raise ValueError("fanout creates its group over the HTTP API: --api-url, --api-key")
+            raise ValueError(f"{self.scenario} creates its group over the HTTP API: --api-url,"
+                             " --api-key")
         if self.connections < 1 or self.workers < 1 or self.duration <= 0 or self.rate < 0:
             raise ValueError("connections, workers, duration must be positive")
         if self.body_size < 40:

@@ -10,5 +10,5 @@ __all__ = ["scenario_module"]
 
 def scenario_module(name: str) -> ModuleType:
     """The module of scenario ``name`` (``dm``, ``fanout``, ``typing``, ``likes``,
-    ``idle``, ``reconnect``)."""
+    ``idle``, ``reconnect``, ``reactions``)."""
     return importlib.import_module(f"loadtest.scenarios.{name}")

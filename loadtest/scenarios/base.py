@@ -62,6 +62,8 @@ class Incoming(msgspec.Struct):
     user: str | None = None
     on: bool | None = None
     from_: str | None = msgspec.field(default=None, name="from")
+    target: int | None = None
+    emoji: str | None = None
 
 
 _decode_incoming = msgspec.json.Decoder(Incoming).decode

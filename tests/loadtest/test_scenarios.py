@@ -67,6 +67,18 @@ async def test_fanout_reaches_every_member_but_the_sender(load_node: Node) -> No
     assert (summary["lost"], summary["duplicates"]) == (0, 0)
 
 
+async def test_reactions_reach_every_other_member_and_report_cpu_per_update(
+        load_node: Node) -> None:
+    report = await run(options_for(load_node, "reactions", connections=8, rate=50.0))
+    summary = report["summary"]
+    assert summary["sent"] == summary["acked"] == summary["updates"] == 50
+    assert summary["expected_deliveries"] == 50 * 7
+    assert summary["delivered"] == 50 * 7
+    assert (summary["lost"], summary["duplicates"], summary["errors"]) == (0, 0, 0)
+    assert summary["latency_ms"]["count"] > 0
+    assert summary["cpu_us_per_update"] >= 0
+
+
 async def test_typing_events_reach_the_partner(load_node: Node) -> None:
     report = await run(options_for(load_node, "typing", rate=50.0))
     summary = report["summary"]
