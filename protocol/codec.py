@@ -24,6 +24,7 @@ from protocol.frames import (
     ClientFrame,
     ServerFrame,
 )
+from protocol.shallow import json_id, msgpack_id
 from protocol.validation import MAX_REQUEST_ID_LENGTH
 
 __all__ = [
@@ -155,7 +156,11 @@ class Codec(abc.ABC):
         except msgspec.DecodeError as exc:
             raise ProtocolError(ErrorCode.BAD_REQUEST, _describe(exc, None, tags)) from None
         except RecursionError:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "frame is nested too deeply") from None
+            # The envelope cannot be decoded either: read the id without descending.
+            found = msgpack_id(data) if isinstance(data, bytes) and self.binary else \
+                json_id(data)
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "frame is nested too deeply",
+                                _request_id(_Envelope(id=found))) from None
         except UnicodeDecodeError:
             # msgspec raises this (not a DecodeError) for a string that is not UTF-8.
             raise ProtocolError(ErrorCode.BAD_REQUEST, "a string is not valid UTF-8") from None

@@ -49,6 +49,10 @@ class CloseCode(enum.IntEnum):
     """Normal closure."""
     GOING_AWAY = 1001
     """The node is shutting down."""
+    PROTOCOL_ERROR = 1002
+    """The client broke RFC 6455 (an unmasked frame, a bad opcode or fragment)."""
+    INVALID_DATA = 1007
+    """A text frame that is not UTF-8."""
     POLICY_VIOLATION = 1008
     """Token expired, or repeated abuse."""
     MESSAGE_TOO_BIG = 1009

@@ -20,6 +20,7 @@ import jwt
 from protocol.validation import is_user_id
 
 __all__ = [
+    "MAX_TOKEN_LIFETIME",
     "AuthError",
     "Identity",
     "KeySource",
@@ -27,6 +28,11 @@ __all__ = [
     "bearer_token",
     "mint_token",
 ]
+
+
+MAX_TOKEN_LIFETIME = 30 * 86400
+"""Seconds from now a token's ``exp`` may be at most: a later one is refused (so an
+``exp`` is always a safe integer, also in milliseconds in ``refresh``'s ack)."""
 
 
 # Families of JWS algorithms. A verifier accepts algorithms from one family only: if a
@@ -199,7 +205,14 @@ class TokenVerifier:
         user = claims["sub"]
         if not is_user_id(user):
             raise AuthError("invalid user id in token")
-        return Identity(user=user, exp=int(claims["exp"]))
+        exp = claims["exp"]
+        # JSON numbers only, and integers: "exp": "1e30" or 1e30 would pass PyJWT's check.
+        if type(exp) is not int:
+            raise AuthError("token exp must be an integer")
+        if exp > time.time() + MAX_TOKEN_LIFETIME + self._leeway:
+            raise AuthError("token lives too long (at most "
+                            f"{MAX_TOKEN_LIFETIME // 86400} days)")
+        return Identity(user=user, exp=exp)
 
 
 def mint_token(secret: str, user: str, *, ttl: int = 3600, now: float | None = None) -> str:
@@ -208,10 +221,13 @@ def mint_token(secret: str, user: str, *, ttl: int = 3600, now: float | None = N
     ``now`` defaults to the current time; pass it to make tokens that are already
     expired or only valid later.
 
-    :raises ValueError: if ``user`` is not a valid user id.
+    :raises ValueError: if ``user`` is not a valid user id, or ``ttl`` is past
+        :data:`MAX_TOKEN_LIFETIME`.
     """
     if not is_user_id(user):
         raise ValueError(f"invalid user id: {user!r}")
+    if ttl > MAX_TOKEN_LIFETIME:
+        raise ValueError(f"ttl past the longest a token may live ({MAX_TOKEN_LIFETIME} s)")
     issued = int(time.time() if now is None else now)
     claims = {"sub": user, "iat": issued, "exp": issued + ttl}
     return jwt.encode(claims, secret, algorithm="HS256")

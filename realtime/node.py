@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,10 @@ from realtime.directory.heartbeat import Heartbeat, NodeState
 from realtime.directory.memory import MemoryDirectory
 from realtime.events import NotificationEvent
 from realtime.http_api import make_api_app
+from realtime.http_errors import JsonErrorsRunner
 from realtime.hub import Hub
 from realtime.jwks import JwksKeys
+from realtime.masking import guard
 from realtime.push_setup import Push
 from realtime.recent_errors import RecentErrors
 from realtime.server import make_public_app
@@ -179,7 +182,7 @@ class Node:
         self._sessions: set[Session] = set()
         self._per_user: Counter[str] = Counter()
         self._handlers: set[asyncio.Task[object]] = set()
-        self._runners: list[web.AppRunner] = []
+        self._runners: list[JsonErrorsRunner] = []
         self._sockets: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -217,7 +220,7 @@ class Node:
         for app, port, context, timeouts in ((public, self.config.port, tls, public_timeouts),
                                              (api, self.config.api_port, None, no_timeouts)):
             # No access log: a handshake URL may carry a token.
-            runner = web.AppRunner(app, handle_signals=False, access_log=None,
+            runner = JsonErrorsRunner(app, handle_signals=False, access_log=None,
                                    shutdown_timeout=1.0, **timeouts)
             await runner.setup()
             sock = bind(self.config.host, port)
@@ -366,6 +369,7 @@ class Node:
             record = SessionRecord(session=session_id, node=self.id, connected=now_ms())
             self._session_records.setdefault(identity.user, {})[session_id] = record
             self.heartbeat.opened(identity.user, record)
+            guard(request, partial(session.close, CloseCode.PROTOCOL_ERROR, "frame not masked"))
             if self.draining:
                 session.close(CloseCode.SERVICE_RESTART, "node restarting, reconnect")
             await session.run(cursor)

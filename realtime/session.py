@@ -150,8 +150,14 @@ class Session:
                 kind = msg.type
                 if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
                     await self._on_data(msg.data)
-                elif kind is WSMsgType.PING:
-                    self.queue.pong(msg.data)
+                elif kind is WSMsgType.PING or kind is WSMsgType.PONG:
+                    # Control frames spend tokens too: a flood of pings is a flood.
+                    if self._bucket.take(time.monotonic()):
+                        self._strikes = 0
+                        if kind is WSMsgType.PING:
+                            self.queue.pong(msg.data)
+                    else:
+                        self._strike(None, answer=False)
                 elif kind is WSMsgType.ERROR:
                     break
                 if self.queue.closing:
@@ -274,11 +280,12 @@ class Session:
         finally:
             metrics.command(kind, time.perf_counter() - started)
 
-    def _strike(self, request_id: int | str | None) -> None:
+    def _strike(self, request_id: int | str | None, *, answer: bool = True) -> None:
+        """A frame refused for rate; ``answer``: tell the client so (pings get no answer)."""
         self._strikes += 1
         if self._strikes >= ABUSE_STRIKES:
             self.close(CloseCode.POLICY_VIOLATION, "rate limit exceeded repeatedly")
-        else:
+        elif answer:
             self._error(request_id, ErrorCode.RATE_LIMITED, "too many frames, slow down")
 
     async def _on_send(self, frame: Send) -> None:

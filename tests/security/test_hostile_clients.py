@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import jwt
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from protocol.limits import Limits
+from realtime.auth import MAX_TOKEN_LIFETIME
 from realtime.feed import MESSAGE_OVERHEAD, replay_page
 from realtime.node import Node
 from realtime.session import Session
-from tests.fixtures.node import NodeFactory
-from tests.fixtures.wire import wire
+from tests.fixtures.node import JWT_SECRET, NodeFactory
+from tests.fixtures.wire import refusal, wire
 
 BOUND = 10.0
 """Longest wait for anything: it only bounds a failing test."""
@@ -96,3 +100,31 @@ def test_a_replay_page_of_the_largest_messages_fits_in_half_the_byte_limit() -> 
         largest = limits.max_body + limits.max_meta + MESSAGE_OVERHEAD
         assert page == 1 or page * largest <= max_queue // 2
         assert 1 <= page <= 500
+
+
+# -- token lifetimes -------------------------------------------------------------------
+
+
+def token_with_exp(exp: object, user: str = "alice") -> str:
+    return jwt.encode({"sub": user, "exp": exp}, JWT_SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize("exp", [10**30, 2**63, int(time.time()) + MAX_TOKEN_LIFETIME + 3600,
+                                 str(int(time.time()) + 600), float(int(time.time()) + 600),
+                                 True])
+async def test_a_token_past_the_longest_lifetime_or_without_an_integer_exp_is_refused(
+        node: Node, exp: object) -> None:
+    status, body = await refusal(node, token=token_with_exp(exp))
+    assert status == 401 and body["code"] == "unauthorized"
+
+
+async def test_refresh_with_a_token_past_the_longest_lifetime_changes_nothing(
+        node: Node) -> None:
+    async with wire(node, "alice") as alice:
+        before = session_of(node, "alice").exp
+        reply = await alice.request({"type": "refresh", "token": token_with_exp(10**30)})
+        assert reply["type"] == "error" and reply["code"] == "unauthorized"
+        assert session_of(node, "alice").exp == before
+        exp = int(time.time()) + MAX_TOKEN_LIFETIME - 60
+        reply = await alice.request({"type": "refresh", "token": token_with_exp(exp)})
+        assert reply == {"type": "ack", "id": reply["id"], "exp": exp * 1000}
