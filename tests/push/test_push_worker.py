@@ -230,3 +230,38 @@ async def test_two_workers_on_one_postgres_outbox_never_send_a_job_twice(
             await sender.close()
         for outbox in outboxes:
             await outbox.close()
+
+
+async def test_a_withdrawn_push_is_dropped_unsent(
+    outbox: SqliteOutbox, start_worker: WorkerFactory, fake_fcm: FcmSetup
+) -> None:
+    clock = Clock()
+    gone = for_chat_message("t1", "alice", "sent by mistake", 1, seq=7).to("d1")
+    kept = for_chat_message("t2", "alice", "still here", 1, seq=8).to("d2")
+    await outbox.enqueue([gone, kept], clock())
+
+    async def withdrawn(message: PushMessage) -> bool:
+        return message.data.get("seq") == "7"
+
+    worker = await start_worker(outbox, clock, withdrawn=withdrawn)
+    await worker.wait_until(lambda: worker.dropped_withdrawn == 1 and worker.sent == 1)
+    assert fake_fcm.fake.delivered_to("d1") == 0 and fake_fcm.fake.delivered_to("d2") == 1
+    assert await outbox.depth() == 0
+
+
+async def test_a_push_whose_withdrawal_cannot_be_checked_waits_and_is_not_sent(
+    outbox: SqliteOutbox, start_worker: WorkerFactory, fake_fcm: FcmSetup
+) -> None:
+    clock = Clock()
+    await outbox.enqueue([chat("d1")], clock())
+    asked = 0
+
+    async def withdrawn(message: PushMessage) -> bool:
+        nonlocal asked
+        asked += 1
+        raise ConnectionError("the store is down")
+
+    worker = await start_worker(outbox, clock, withdrawn=withdrawn)
+    await worker.wait_until(lambda: asked >= 1)
+    assert fake_fcm.fake.sends == []
+    assert await outbox.depth() == 1

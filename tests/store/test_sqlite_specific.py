@@ -291,3 +291,38 @@ async def test_a_cancelled_append_does_not_stop_the_others(store: SqliteStore) -
     appended = await kept
     assert appended.message.body == "kept"
     assert doomed.cancelled()
+
+
+def test_a_history_page_costs_the_same_queries_however_many_changes(db_path: str) -> None:
+    """Folded state is read in a fixed number of statements: none per edit or reaction."""
+    from realtime.store.base import NewChange
+
+    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite_ops.connect(db_path, synchronous="NORMAL")
+    apply_migrations(conn)
+    plain = sqlite_ops.ensure_dm(conn, "alice", "bob").id
+    busy = sqlite_ops.ensure_dm(conn, "alice", "carol").id
+    for thread in (plain, busy):
+        commit_batch(conn, [AppendOp(NewMessage(thread, "alice", f"m{i}", ts=1), None)
+                            for i in range(10)])
+    changes = [NewChange(busy, user, "react", seq, 2, emoji=emoji)
+               for seq in range(1, 11) for user in ("alice", "carol") for emoji in "abc"]
+    changes += [NewChange(busy, "alice", "edit", seq, 3, body=f"edited {seq}")
+                for seq in range(1, 11)]
+    commit_batch(conn, [CallOp(sqlite_ops.change, (change,)) for change in changes])
+
+    def statements(thread: str) -> list[str]:
+        seen: list[str] = []
+        conn.set_trace_callback(seen.append)
+        try:
+            page = sqlite_ops.history(conn, thread, None, 10)
+        finally:
+            conn.set_trace_callback(None)
+        assert len(page.messages) == 10
+        return seen
+
+    assert len(statements(busy)) == len(statements(plain))
+    page = sqlite_ops.history(conn, busy, None, 10)
+    assert page.messages[0].reactions == {"a": ["alice", "carol"], "b": ["alice", "carol"],
+                                          "c": ["alice", "carol"]}
+    conn.close()
