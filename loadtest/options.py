@@ -44,6 +44,8 @@ class Options:
     body_size: int = 64
     likers: int = 100
     senders: int = 50
+    edits: bool = False
+    """reactions: members edit their own messages instead of reacting."""
     drop_at: float = 0.4
     drain: float = 10.0
     connect_concurrency: int = 256
@@ -117,6 +119,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--body-size", type=int, default=64)
     parser.add_argument("--likers", type=int, default=100, help="likes: connections that like")
     parser.add_argument("--senders", type=int, default=50, help="reconnect: sending clients")
+    parser.add_argument("--edits", action="store_true",
+                        help="reactions: members edit their own messages instead of reacting")
     parser.add_argument("--drop-at", type=float, default=0.4,
                         help="reconnect: fraction of --duration at which every client drops")
     parser.add_argument("--drain", type=float, default=10.0,
@@ -156,6 +160,7 @@ def from_args(args: argparse.Namespace) -> Options:
         body_size=args.body_size,
         likers=args.likers,
         senders=args.senders,
+        edits=args.edits,
         drop_at=args.drop_at,
         drain=args.drain,
         json_path=args.json_path,

@@ -5,9 +5,11 @@ The group and its messages are made over the HTTP API (``--api-key``) before any
 connects: ``TARGETS`` messages to react to. During the run each worker offers its share
 of the rate: a reaction by one of its members (round robin) to one of the messages, with
 one of a few emoji, toggled on and off so that every reaction changes the state and so
-is an entry of the thread's log. Latency is per update delivery, from the reaction's
-scheduled time; ``lost`` counts updates owed (acked entries times the other connected
-members) and never received; ``cpu_us_per_update`` is the node's CPU per entry made.
+is an entry of the thread's log. With ``--edits``, members edit their own messages
+instead (each edit a new body: an entry each time). Latency is per update delivery,
+from the change's scheduled time; ``lost`` counts updates owed (acked entries times the
+other connected members) and never received; ``cpu_us_per_update`` is the node's CPU
+per entry made.
 """
 
 from __future__ import annotations
@@ -18,9 +20,17 @@ import aiohttp
 
 from loadtest.options import Options
 from loadtest.recorder import LatencySeries, Measurements
-from loadtest.scenarios.base import Incoming, Peer, Scenario, WorkerContext, open_all, pace
+from loadtest.scenarios.base import (
+    Incoming,
+    Peer,
+    Scenario,
+    WorkerContext,
+    body_stamp,
+    open_all,
+    pace,
+)
 from loadtest.scenarios.summary import delivery_summary
-from protocol.frames import React
+from protocol.frames import Edit, React
 
 __all__ = ["Reactions", "prepare", "summarize"]
 
@@ -53,7 +63,7 @@ async def prepare(options: Options) -> dict[str, Any]:
                 posted = await response.json()
                 if response.status != 200:
                     raise RuntimeError(f"posting failed: {response.status} {posted}")
-                targets.append(posted["seq"])
+                targets.append((members[i % len(members)], posted["seq"]))
     return {"prefix": prefix, "thread": thread, "targets": targets}
 
 
@@ -68,6 +78,8 @@ class Reactions(Scenario):
         self.sent_at: dict[tuple[str, int, str], int] = {}
         """(user, target, emoji) -> scheduled time of that reaction's latest change."""
         self.state: dict[tuple[str, int, str], bool] = {}
+        self.own: dict[str, list[int]] = {}
+        """With ``--edits``: each member's messages, which it may edit."""
 
     async def setup(self) -> None:
         prefix = self.ctx.plan["prefix"]
@@ -87,7 +99,11 @@ class Reactions(Scenario):
             await pace(t0_ns, self.options.duration, share, self._react_batch)
 
     async def _react_batch(self, times: list[int]) -> None:
-        thread, targets = self.ctx.plan["thread"], self.ctx.plan["targets"]
+        if self.options.edits:
+            await self._edit_batch(times)
+            return
+        thread = self.ctx.plan["thread"]
+        targets = [seq for _, seq in self.ctx.plan["targets"]]
         live = [p for p in self.peers if p.link is not None]
         for scheduled in times:
             self.turn += 1
@@ -109,13 +125,36 @@ class Reactions(Scenario):
                 continue
             self.m.counters["sent"] += 1
 
+    async def _edit_batch(self, times: list[int]) -> None:
+        thread = self.ctx.plan["thread"]
+        if not self.own:
+            for sender, seq in self.ctx.plan["targets"]:
+                self.own.setdefault(sender, []).append(seq)
+        live = [p for p in self.peers if p.link is not None and p.user in self.own]
+        if not live:
+            return
+        for scheduled in times:
+            self.turn += 1
+            peer = live[self.turn % len(live)]
+            mine = self.own[peer.user]
+            target = mine[(self.turn // len(live)) % len(mine)]
+            self.sent_at[(peer.user, target, "")] = scheduled
+            self.ids += 1
+            body = body_stamp(self.options.body_size, scheduled, self.ids)
+            try:
+                await peer.send(Edit(id=self.ids, thread=thread, seq=target, body=body))
+            except ConnectionError:
+                self.m.counters["send_failed"] += 1
+                continue
+            self.m.counters["sent"] += 1
+
     def on_frame(self, peer: Peer, frame: Incoming, now: int) -> None:
         if frame.type == "update":
             self.last_arrival_ns = now
             self.m.counters["delivered"] += 1
-            if frame.user is None or frame.target is None or frame.emoji is None:
+            if frame.user is None or frame.target is None:
                 return
-            sent = self.sent_at.get((frame.user, frame.target, frame.emoji))
+            sent = self.sent_at.get((frame.user, frame.target, frame.emoji or ""))
             # Another worker's members reacted: their times are not known here, and a
             # reaction's update reaches most members in other workers, so latency is
             # sampled from the updates of this worker's own reactions.

@@ -79,6 +79,16 @@ async def test_reactions_reach_every_other_member_and_report_cpu_per_update(
     assert summary["cpu_us_per_update"] >= 0
 
 
+async def test_reactions_with_edits_make_an_entry_per_edit(load_node: Node) -> None:
+    report = await run(options_for(load_node, "reactions", connections=4, rate=40.0,
+                                   edits=True))
+    summary = report["summary"]
+    assert summary["sent"] == summary["updates"] == 40
+    assert summary["delivered"] == 40 * 3
+    assert (summary["lost"], summary["errors"]) == (0, 0)
+    assert summary["latency_ms"]["count"] == 40 * 3
+
+
 async def test_typing_events_reach_the_partner(load_node: Node) -> None:
     report = await run(options_for(load_node, "typing", rate=50.0))
     summary = report["summary"]
