@@ -143,33 +143,46 @@ def _conclude(results: dict[str, dict[str, list[dict[str, Any]]]],
 
 
 def print_comparison(result: dict[str, Any], console: Console | None = None) -> None:
+    """Two tables: each scenario's figure per target with the node's ratios, then each
+    target's latency, loss and CPU shares (what tells a figure from a saturated run)."""
     console = console or wide_console()
-    table = Table(title="the node against the raw aiohttp relay and Socket.IO "
-                        "(medians, min-max)")
+    figures = Table(title="the node against the raw aiohttp relay and Socket.IO "
+                          "(medians, min-max)")
     for column in ("scenario", "figure", "relay", "Socket.IO", "node", "node/relay",
-                   "node/Socket.IO", "p99 ms: relay / Socket.IO / node",
-                   "lost: relay / Socket.IO / node"):
-        table.add_column(column, justify="right")
+                   "node/Socket.IO"):
+        figures.add_column(column, justify="right")
+    runs = Table(title="latency, loss and CPU shares (medians; lost: the most in a round)")
+    for column in ("scenario", "target", "p50 ms", "p99 ms", "lost", "server CPU share",
+                   "generator CPU share"):
+        runs.add_column(column, justify="right")
 
-    def cell(stats: dict[str, float]) -> str:
-        return f"{stats['median']:.2f} ({stats['min']:.2f}-{stats['max']:.2f})"
+    def cell(stats: dict[str, float], digits: int = 2) -> str:
+        return (f"{stats['median']:.{digits}f} "
+                f"({stats['min']:.{digits}f}-{stats['max']:.{digits}f})")
 
     def ratio(entry: dict[str, Any], name: str) -> str:
         return f"{entry[name]:.2f}x" if name in entry else "-"
 
     for scenario, entry in result["scenarios"].items():
         key, label = FIGURES[scenario]
-        by = {t: entry.get(t, {}) for t in ORDER}
-        table.add_row(
+        by = {t: entry[t] for t in ORDER if t in entry}
+        figures.add_row(
             scenario, label,
-            *(cell(by[t][key]) if key in by[t] else "-" for t in ORDER),
+            *(cell(by[t][key]) if t in by and key in by[t] else "-" for t in ORDER),
             ratio(entry, "ratio"), ratio(entry, "ratio_socketio"),
-            " / ".join(f"{by[t]['p99_ms']['median']:.1f}" if "p99_ms" in by[t] else "-"
-                       for t in ORDER),
-            " / ".join(f"{by[t]['lost']['max']:.0f}" if "lost" in by[t] else "-"
-                       for t in ORDER),
         )
-    console.print(table)
+        for target, stats in by.items():
+            runs.add_row(
+                scenario, LABELS[target],
+                cell(stats["p50_ms"], 1) if "p50_ms" in stats else "-",
+                cell(stats["p99_ms"], 1) if "p99_ms" in stats else "-",
+                f"{stats['lost']['max']:.0f}" if "lost" in stats else "-",
+                cell(stats["server_cpu_share"]) if stats["server_cpu_share"].get("runs")
+                else "-",
+                cell(stats["generator_cpu_share"]),
+            )
+    console.print(figures)
+    console.print(runs)
     if result.get("skipped"):
         console.print(result["skipped"])
 

@@ -8,22 +8,30 @@ after a digest of those files, once per machine; later runs reuse it. Where ``no
 ``npm`` is missing, or too old, it raises :class:`SocketIOUnavailable` with a message
 that says so, and the comparison leaves Socket.IO out.
 
-``python -m loadtest socketio --port P`` installs if needed and serves it on its own.
+``python -m loadtest socketio --port P [--redis-url URL]`` installs if needed and serves
+one server (of a cluster on that Redis); ``--nodes N`` runs N of them on a throwaway
+``redis-server`` and prints the flags that point a scenario at them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
+from loadtest.servers import RedisProcess, ServerError, free_port
+
 __all__ = ["MIN_NODE", "SOURCE", "SocketIOUnavailable", "cache_root", "check_tools", "command",
-           "install", "main"]
+           "install", "main", "serve_cluster"]
 
 SOURCE = Path(__file__).parent / "socketio_node"
 """The committed files: server.js, package.json, package-lock.json."""
@@ -31,6 +39,8 @@ _FILES = ("server.js", "package.json", "package-lock.json")
 MIN_NODE = (18, 3)
 """node:util's parseArgs, which server.js uses, came in 18.3."""
 _INSTALL_SECONDS = 600
+_START_SECONDS = 30
+_STOP_SECONDS = 30
 _MARKER = ".installed"
 
 
@@ -122,16 +132,67 @@ def install(root: Path | None = None) -> Path:
     return target
 
 
-def command(folder: Path, host: str, port: int, *,
+def command(folder: Path, host: str, port: int, *, redis_url: str | None = None,
             heartbeat_ms: tuple[int, int] | None = None) -> list[str]:
     """The command line that serves the installed server on ``host:port``; with
+    ``redis_url``, one server of a cluster on that Redis (Socket.IO's Redis adapter); with
     ``heartbeat_ms``, Engine.IO's ping interval and ping timeout instead of Socket.IO's
     defaults (25 s and 20 s)."""
     argv = [_tool("node"), str(folder / "server.js"), "--host", host, "--port", str(port)]
+    if redis_url is not None:
+        argv += ["--redis", redis_url]
     if heartbeat_ms is not None:
         argv += ["--ping-interval", str(heartbeat_ms[0]), "--ping-timeout",
                  str(heartbeat_ms[1])]
     return argv
+
+
+def _wait_serving(process: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + _START_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise SocketIOUnavailable(f"the Socket.IO server on port {port} exited with "
+                                      f"{process.returncode}")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2):
+                return
+        if time.monotonic() > deadline:
+            raise SocketIOUnavailable(f"the Socket.IO server on port {port} is not answering")
+        time.sleep(0.1)  # a poll interval of the start-up
+
+
+def serve_cluster(folder: Path, nodes: int, host: str) -> None:
+    """Run ``nodes`` servers on a throwaway Redis until SIGINT or SIGTERM; print the flags
+    that point a scenario at them (with several ``--url``, the two sides of every DM pair
+    are on different servers, so every DM crosses Redis)."""
+    signals = {signal.SIGINT, signal.SIGTERM}
+    redis = RedisProcess()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        redis.start()
+        ports = [free_port() for _ in range(nodes)]
+        for port in ports:
+            processes.append(subprocess.Popen(command(folder, host, port, redis_url=redis.url)))
+        for process, port in zip(processes, ports, strict=True):
+            _wait_serving(process, port)
+        flags = " ".join([f"--url ws://{host}:{p}/socket.io/" for p in ports]
+                         + [f"--api-url http://{host}:{p}" for p in ports])
+        # Blocked only now: the children inherit the mask, and a server that cannot get
+        # SIGTERM cannot be stopped.
+        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+        print(f"Socket.IO cluster of {nodes} on {redis.url}; Ctrl-C stops it.\n"
+              f"python -m loadtest dm --target socketio {flags} ...", flush=True)
+        signal.sigwait(signals)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        redis.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,10 +200,20 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9766)
+    parser.add_argument("--redis-url", help="join the cluster on this Redis (Socket.IO's "
+                                            "Redis adapter)")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="with 2 or more: that many servers on free ports and a "
+                             "throwaway redis-server, until Ctrl-C")
     args = parser.parse_args(argv)
+    if args.nodes < 1:
+        parser.error("--nodes must be at least 1")
     try:
         folder = install()
-    except SocketIOUnavailable as exc:
+        if args.nodes > 1:
+            serve_cluster(folder, args.nodes, args.host)
+            return 0
+    except (SocketIOUnavailable, ServerError) as exc:
         parser.exit(1, f"{exc}\n")
-    argv_ = command(folder, args.host, args.port)
+    argv_ = command(folder, args.host, args.port, redis_url=args.redis_url)
     os.execv(argv_[0], argv_)

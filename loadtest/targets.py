@@ -89,11 +89,13 @@ async def relay(cpu: str | None, log: IO[bytes]) -> AsyncIterator[Server]:
 
 @contextlib.asynccontextmanager
 async def socketio(cpu: str | None, folder: Path, log: IO[bytes], *,
+                   redis_url: str | None = None,
                    heartbeat_ms: tuple[int, int] | None = None) -> AsyncIterator[Server]:
     """The Socket.IO baseline on a free port, from ``folder`` (made by
-    :func:`loadtest.socketio_server.install`)."""
+    :func:`loadtest.socketio_server.install`); with ``redis_url``, one server of the
+    cluster on that Redis."""
     port = free_port()
-    argv = _pinned(cpu, socketio_server.command(folder, "127.0.0.1", port,
+    argv = _pinned(cpu, socketio_server.command(folder, "127.0.0.1", port, redis_url=redis_url,
                                                 heartbeat_ms=heartbeat_ms))
     base = f"http://127.0.0.1:{port}"
     async with _process(argv, dict(os.environ), f"{base}/metrics", log):

@@ -2,7 +2,7 @@
 // The Socket.IO baseline of the load-test harness: what the raw relay does
 // (loadtest/baseline_relay.py), in Socket.IO 4 on Node, so the same scenarios measure both.
 //
-//   node server.js --host 127.0.0.1 --port P [--ping-interval MS --ping-timeout MS]
+//   node server.js --host 127.0.0.1 --port P [--redis URL] [--ping-interval MS --ping-timeout MS]
 //
 // A client connects to /socket.io/?EIO=4&transport=websocket&user=U[&groups=g1,g2] (WebSocket
 // only, no long-polling) and joins a room for its user and one per group. It emits
@@ -11,6 +11,10 @@
 // Nothing is stored, nothing is acknowledged. A connection without a user is refused with a
 // CONNECT_ERROR. GET /metrics answers the two figures the harness reads from every target, in
 // the Prometheus text format: process_cpu_seconds_total and process_resident_memory_bytes.
+//
+// With --redis, rooms span every server on that Redis through Socket.IO's Redis adapter
+// (@socket.io/redis-adapter), as a Socket.IO cluster runs: an emit to a room is published
+// once, and each server delivers it to its own sockets in the room.
 
 const http = require("node:http");
 const { parseArgs } = require("node:util");
@@ -20,6 +24,7 @@ const { values: args } = parseArgs({
   options: {
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string", default: "9766" },
+    redis: { type: "string" },
     // Engine.IO's heartbeat; Socket.IO's defaults unless a test needs it faster.
     "ping-interval": { type: "string", default: "25000" },
     "ping-timeout": { type: "string", default: "20000" },
@@ -89,12 +94,36 @@ io.on("connection", (socket) => {
   });
 });
 
+const redisClients = [];
+
 function stop() {
-  io.close(() => process.exit(0));
+  io.close(() => {
+    Promise.allSettled(redisClients.map((client) => client.quit())).then(() => process.exit(0));
+  });
 }
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 
-httpServer.listen({ host: args.host, port: Number(args.port), backlog: 4096 }, () => {
-  console.log(`socketio serving ws://${args.host}:${args.port}/socket.io/`);
+async function main() {
+  if (args.redis !== undefined) {
+    const { createClient } = require("redis");
+    const { createAdapter } = require("@socket.io/redis-adapter");
+    const pub = createClient({ url: args.redis });
+    const sub = pub.duplicate();
+    for (const client of [pub, sub]) {
+      client.on("error", (error) => console.error(`redis: ${error.message}`));
+      redisClients.push(client);
+    }
+    await Promise.all([pub.connect(), sub.connect()]);
+    io.adapter(createAdapter(pub, sub));
+  }
+  httpServer.listen({ host: args.host, port: Number(args.port), backlog: 4096 }, () => {
+    const over = args.redis === undefined ? "" : ` over ${args.redis}`;
+    console.log(`socketio serving ws://${args.host}:${args.port}/socket.io/${over}`);
+  });
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
 });

@@ -111,6 +111,21 @@ async def test_idle_connections_outlive_several_heartbeats(
     assert report["summary"]["memory_per_connection_kb"] > 0
 
 
+async def test_dm_across_two_socketio_servers_on_redis_delivers_every_message_once(
+    socketio_folder: Path, server_log: IO[bytes], redis_url: str,
+) -> None:
+    # With two URLs the two sides of every pair are on different servers: every DM
+    # crosses Redis through Socket.IO's Redis adapter.
+    async with targets.socketio(None, socketio_folder, server_log, redis_url=redis_url) as a, \
+            targets.socketio(None, socketio_folder, server_log, redis_url=redis_url) as b:
+        options = socketio_options(a, "dm").replace(urls=(a.ws_url, b.ws_url),
+                                                     api_urls=(a.api_url, b.api_url))
+        report = await run(options)
+    summary = report["summary"]
+    assert summary["delivered"] == 100
+    assert (summary["lost"], summary["duplicates"], summary["connect_failed"]) == (0, 0, 0)
+
+
 async def test_a_connection_that_names_no_user_is_refused(socketio: targets.Server) -> None:
     async with SocketIODialer(AiohttpDialer()) as dialer:
         with pytest.raises(LinkRefused, match="user is required"):
