@@ -19,6 +19,12 @@ Contract (every implementation; ``tests/push/test_outbox_contract.py`` checks it
   was completed less than ``dedupe_window`` seconds ago is not enqueued again, so a
   retried enqueue does not produce a second push.
 * **Ordered by due time**: claim returns due jobs, earliest due first.
+* **Owed pushes are discharged once**: a message's store commit writes, in the same
+  transaction, a record that a push of it is owed (an :class:`OwedPush`, table
+  ``push_owed`` of the same database). :meth:`~Outbox.discharge` forgets that record
+  and enqueues the jobs decided for it in one transaction; of two discharges of one
+  record, only the first enqueues anything. Records never discharged (their node died
+  between the commit and the discharge) are listed by :meth:`~Outbox.owed`.
 
 Times are seconds on a clock the caller passes in (``now``, ``at``), the same clock for
 every node sharing an outbox.
@@ -50,6 +56,17 @@ class PushJob:
     """How many times the job has been claimed, this claim included (1 on the first)."""
     lease: str
     enqueued_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OwedPush:
+    """A committed message whose push was not yet decided: its position, where it is,
+    and its timestamp (epoch ms)."""
+
+    pos: int
+    thread: str
+    seq: int
+    ts: int
 
 
 def job_key(message: PushMessage) -> str | None:
@@ -105,6 +122,17 @@ class Outbox(abc.ABC):
     @abc.abstractmethod
     async def drop(self, job: PushJob) -> bool:
         """The job will never be sent: forget it."""
+
+    @abc.abstractmethod
+    async def discharge(self, pos: int, messages: Sequence[PushMessage], now: float) -> bool:
+        """Forget the owed push of the message at ``pos`` and enqueue ``messages`` (none:
+        every recipient was live, or has no device), in one transaction. False, and
+        nothing enqueued, when no such record is left: discharged already."""
+
+    @abc.abstractmethod
+    async def owed(self, until_ms: int, limit: int) -> list[OwedPush]:
+        """Up to ``limit`` owed pushes of messages stamped at or before ``until_ms``,
+        oldest first."""
 
     @abc.abstractmethod
     async def depth(self) -> int:

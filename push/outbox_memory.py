@@ -15,6 +15,7 @@ from push.outbox import (
     DEFAULT_DEDUPE_WINDOW,
     DEFAULT_LEASE,
     Outbox,
+    OwedPush,
     PushJob,
     job_key,
     message_digest,
@@ -45,6 +46,22 @@ class OutboxTable:
         self._rows: dict[int, _Row] = {}
         self._ids = itertools.count(1)
         self._leases = itertools.count(1)
+        self._owed: dict[int, OwedPush] = {}
+
+    def owe(self, owed: OwedPush) -> None:
+        """Record an owed push (what a store's commit writes into a durable outbox)."""
+        self._owed[owed.pos] = owed
+
+    def discharge(self, pos: int, messages: Sequence[PushMessage], now: float) -> bool:
+        if self._owed.pop(pos, None) is None:
+            return False
+        self.enqueue(messages, now)
+        return True
+
+    def owed(self, until_ms: int, limit: int) -> list[OwedPush]:
+        due = sorted((o for o in self._owed.values() if o.ts <= until_ms),
+                     key=lambda o: (o.ts, o.pos))
+        return due[:limit]
 
     def enqueue(self, messages: Sequence[PushMessage], now: float) -> int:
         accepted = 0
@@ -153,6 +170,16 @@ class MemoryOutbox(Outbox):
 
     async def drop(self, job: PushJob) -> bool:
         return self._table.drop(job)
+
+    def owe(self, owed: OwedPush) -> None:
+        """Record an owed push, as a durable store's commit would."""
+        self._table.owe(owed)
+
+    async def discharge(self, pos: int, messages: Sequence[PushMessage], now: float) -> bool:
+        return self._table.discharge(pos, messages, now)
+
+    async def owed(self, until_ms: int, limit: int) -> list[OwedPush]:
+        return self._table.owed(until_ms, limit)
 
     async def depth(self) -> int:
         return self._table.depth()

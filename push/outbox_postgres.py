@@ -6,9 +6,10 @@ and the lease it writes keeps the row away from later claims until it runs out.
 Enqueues of one job key are serialised by a transaction-scoped advisory lock on the
 key, so two nodes enqueueing the same push at once still make one job.
 
-The table belongs to this module, not to the store's migrations: :meth:`open` creates
-it if missing (``CREATE ... IF NOT EXISTS`` under an advisory lock, so nodes starting
-together do not race on the catalog).
+The tables are the store's migrations' (they live in the same database, so that a
+message's commit can owe its push in the same transaction); :meth:`open` also creates
+them if missing (``CREATE ... IF NOT EXISTS`` under an advisory lock, so nodes starting
+together do not race on the catalog), for an outbox used without the store.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from push.outbox import (
     DEFAULT_DEDUPE_WINDOW,
     DEFAULT_LEASE,
     Outbox,
+    OwedPush,
     PushJob,
     decode_message,
     encode_message,
@@ -48,6 +50,13 @@ CREATE TABLE IF NOT EXISTS push_outbox (
 CREATE INDEX IF NOT EXISTS push_outbox_due ON push_outbox (due_at) WHERE done_at IS NULL;
 CREATE INDEX IF NOT EXISTS push_outbox_key ON push_outbox (key) WHERE key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS push_outbox_done ON push_outbox (done_at) WHERE done_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS push_owed (
+    pos bigint PRIMARY KEY,
+    thread text NOT NULL,
+    seq bigint NOT NULL,
+    ts bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS push_owed_by_ts ON push_owed (ts);
 """
 
 _DUPLICATE = """
@@ -123,27 +132,49 @@ class PostgresOutbox(Outbox):
     async def enqueue(self, messages: Sequence[PushMessage], now: float) -> int:
         if not messages:
             return 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await self._enqueue(conn, messages, now)
+
+    async def discharge(self, pos: int, messages: Sequence[PushMessage], now: float) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # The row lock of the DELETE makes a second discharge wait, then find nothing.
+            if await conn.execute("DELETE FROM push_owed WHERE pos = $1", pos) != "DELETE 1":
+                return False
+            await self._enqueue(conn, messages, now)
+        return True
+
+    async def owed(self, until_ms: int, limit: int) -> list[OwedPush]:
+        rows = await self.pool.fetch(
+            "SELECT pos, thread, seq, ts FROM push_owed WHERE ts <= $1 ORDER BY ts, pos"
+            " LIMIT $2",
+            until_ms,
+            limit,
+        )
+        return [OwedPush(row["pos"], row["thread"], row["seq"], row["ts"]) for row in rows]
+
+    async def _enqueue(
+        self, conn: asyncpg.Connection, messages: Sequence[PushMessage], now: float
+    ) -> int:
         # Lock keys in one order, so two enqueues of overlapping batches cannot deadlock.
         prepared = sorted(
             ((job_key(m), message_digest(m), encode_message(m)) for m in messages),
             key=lambda item: item[0] or "",
         )
         accepted = 0
-        async with self.pool.acquire() as conn, conn.transaction():
-            for key, digest, encoded in prepared:
-                if key is not None:
-                    await conn.execute(
-                        "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
-                        key,
-                        KEY_LOCK_SPACE,
-                    )
-                    if await conn.fetchval(_DUPLICATE, key, digest, now - self.dedupe_window):
-                        continue
-                    if await conn.execute(_REPLACE, key, digest, encoded) == "UPDATE 1":
-                        accepted += 1
-                        continue
-                await conn.execute(_INSERT, key, digest, encoded, now)
-                accepted += 1
+        for key, digest, encoded in prepared:
+            if key is not None:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
+                    key,
+                    KEY_LOCK_SPACE,
+                )
+                if await conn.fetchval(_DUPLICATE, key, digest, now - self.dedupe_window):
+                    continue
+                if await conn.execute(_REPLACE, key, digest, encoded) == "UPDATE 1":
+                    accepted += 1
+                    continue
+            await conn.execute(_INSERT, key, digest, encoded, now)
+            accepted += 1
         return accepted
 
     async def claim(self, limit: int, now: float) -> list[PushJob]:

@@ -1,10 +1,15 @@
-"""`SqliteOutbox`: the outbox in a table of an SQLite file, for a single node.
+"""`SqliteOutbox`: the outbox in tables of an SQLite file, for a single node.
 
-The table (``push_outbox``) may live in the node's own database file: it touches no
-other table, and SQLite's WAL mode and busy timeout let the store and the outbox write
-the same file from their own connections. sqlite3 blocks, so one worker thread owns the
-connection and runs every statement; the event loop only awaits it. Each operation is
-one ``BEGIN IMMEDIATE`` transaction, so a claim cannot interleave with another writer.
+A node's outbox lives in its store's database file, in tables of the store's migrations
+(``push_outbox``, ``push_owed``), so that a message's commit owes its push in the same
+transaction. SQLite's WAL mode and busy timeout let the store and the outbox write the
+same file from their own connections; :meth:`open` also creates the tables if missing,
+for an outbox used without the store. :meth:`adopt` moves the jobs of an outbox kept in
+a file of its own (as earlier releases did) into this one.
+
+sqlite3 blocks, so one worker thread owns the connection and runs every statement; the
+event loop only awaits it. Each operation is one ``BEGIN IMMEDIATE`` transaction, so a
+claim cannot interleave with another writer.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from push.outbox import (
     DEFAULT_DEDUPE_WINDOW,
     DEFAULT_LEASE,
     Outbox,
+    OwedPush,
     PushJob,
     decode_message,
     encode_message,
@@ -46,7 +52,16 @@ CREATE TABLE IF NOT EXISTS push_outbox (
 CREATE INDEX IF NOT EXISTS push_outbox_due ON push_outbox (due_at) WHERE done_at IS NULL;
 CREATE INDEX IF NOT EXISTS push_outbox_key ON push_outbox (key) WHERE key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS push_outbox_done ON push_outbox (done_at) WHERE done_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS push_owed (
+    pos INTEGER PRIMARY KEY,
+    thread TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS push_owed_by_ts ON push_owed (ts);
 """
+
+_COPIED = "key, digest, message, enqueued_at, due_at, attempts"
 
 
 class SqliteOutbox(Outbox):
@@ -145,6 +160,58 @@ class SqliteOutbox(Outbox):
         )
         return 1
 
+    def _discharge(self, pos: int, messages: Sequence[PushMessage], now: float) -> bool:
+        def body(conn: sqlite3.Connection) -> bool:
+            if conn.execute("DELETE FROM push_owed WHERE pos = ?", (pos,)).rowcount != 1:
+                return False
+            for message in messages:
+                self._enqueue_one(conn, message, now)
+            return True
+
+        return self._transaction(body)
+
+    def _owed(self, until_ms: int, limit: int) -> list[OwedPush]:
+        assert self._conn is not None
+        rows = self._conn.execute(
+            "SELECT pos, thread, seq, ts FROM push_owed WHERE ts <= ? ORDER BY ts, pos LIMIT ?",
+            (until_ms, limit),
+        ).fetchall()
+        return [OwedPush(*row) for row in rows]
+
+    def _adopt(self, legacy: Path) -> int:
+        if not legacy.is_file() or legacy.resolve() == Path(self.path).resolve():
+            return 0
+        moved = self._copy_from(str(legacy))
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{legacy}{suffix}")
+            if part.exists():
+                part.rename(Path(f"{legacy}.moved{suffix}"))
+        return moved
+
+    def _copy_from(self, path: str) -> int:
+        conn = self._conn
+        assert conn is not None
+        # ATTACH cannot run inside a transaction; the copy is one transaction of its own.
+        conn.execute("ATTACH DATABASE ? AS legacy", (path,))
+        try:
+            has_table = conn.execute(
+                "SELECT 1 FROM legacy.sqlite_master WHERE type = 'table'"
+                " AND name = 'push_outbox'"
+            ).fetchone()
+
+            def body(c: sqlite3.Connection) -> int:
+                if has_table is None:
+                    return 0
+                # Leases of the old file's claims died with the node that held them.
+                return c.execute(
+                    f"INSERT INTO push_outbox ({_COPIED}) SELECT {_COPIED}"
+                    " FROM legacy.push_outbox WHERE done_at IS NULL"
+                ).rowcount
+
+            return self._transaction(body)
+        finally:
+            conn.execute("DETACH DATABASE legacy")
+
     def _claim(self, limit: int, now: float) -> list[PushJob]:
         lease = secrets.token_hex(8)
 
@@ -192,6 +259,19 @@ class SqliteOutbox(Outbox):
 
     async def claim(self, limit: int, now: float) -> list[PushJob]:
         return await self._run(self._claim, limit, now)
+
+    async def discharge(self, pos: int, messages: Sequence[PushMessage], now: float) -> bool:
+        return await self._run(self._discharge, pos, messages, now)
+
+    async def owed(self, until_ms: int, limit: int) -> list[OwedPush]:
+        return await self._run(self._owed, until_ms, limit)
+
+    async def adopt(self, path: str | Path) -> int:
+        """Move the waiting jobs of the outbox file at ``path`` (earlier releases kept
+        the outbox in a file of its own) into this one, and rename that file to
+        ``<name>.moved`` so that it is moved once. Returns how many jobs moved; 0 when
+        there is no such file."""
+        return await self._run(self._adopt, Path(path))
 
     async def complete(self, job: PushJob, now: float) -> bool:
         if self.dedupe_window > 0 and job_key(job.message) is not None:

@@ -1,8 +1,9 @@
 """Push for a node: the FCM sender, the durable outbox and the worker, built from config.
 
 Push is on when ``REALTIME_FCM_CREDENTIALS`` names a service-account file. The outbox
-lives where the messages do: a PostgreSQL table shared by every node (each node's worker
-claims with SKIP LOCKED), or an SQLite file beside the embedded store.
+lives in the store's own database, so that a message's commit records its owed push in
+the same transaction: PostgreSQL tables shared by every node (each node's worker claims
+with SKIP LOCKED), or tables of the embedded SQLite file.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from realtime.store.base import Store
 
 log = logging.getLogger(__name__)
 
+OWED_SWEEP = 5.0
+"""Seconds between two looks for owed pushes nobody discharged (see :meth:`Push.recover`)."""
+OWED_GRACE_MS = 5_000
+"""Age of a message before another node's recovery may decide its push: the sending node
+decides in milliseconds; racing it would only check presence earlier."""
+
 
 class Push:
     """The push pipeline of one node. ``start()`` after the store opened; ``close()``
@@ -42,6 +49,8 @@ class Push:
         self.outbox_oldest_age = 0.0
         """Seconds the oldest waiting job has waited, as last sampled."""
         self._sampler: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None
+        self._legacy = legacy_outbox(config)
 
     async def _sample_outbox(self, interval: float = 5.0) -> None:
         while True:
@@ -52,16 +61,36 @@ class Push:
                 log.warning("push outbox gauges not sampled: %s", exc)
             await asyncio.sleep(interval)
 
+    async def recover(self) -> None:
+        """Discharge the owed pushes of messages older than the grace that nobody did
+        (their node died between the commit and the ack), every :data:`OWED_SWEEP`
+        seconds, from the start: a node restarted after a crash finds its own."""
+        while True:
+            try:
+                until = int(time.time() * 1000) - OWED_GRACE_MS
+                while await self.service.recover(until) > 0:
+                    pass
+            except Exception as exc:
+                log.warning("push: owed pushes not recovered this time: %s", exc)
+            await asyncio.sleep(OWED_SWEEP)
+
     async def start(self) -> None:
         await self.outbox.open()
+        if self._legacy is not None and isinstance(self.outbox, SqliteOutbox):
+            moved = await self.outbox.adopt(self._legacy)
+            if moved:
+                log.info("push: moved %d waiting pushes from %s into the store's database",
+                         moved, self._legacy)
         await self.worker.start()
         self._sampler = asyncio.create_task(self._sample_outbox(), name="push-outbox-gauges")
+        self._recovery = asyncio.create_task(self.recover(), name="push-owed-recovery")
 
     async def close(self) -> None:
-        if self._sampler is not None:
-            self._sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
+        for task in (self._sampler, self._recovery):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         # The worker finishes its sends, then the sender's threads stop, then the outbox.
         await self.worker.close()
         await self.sender.close()
@@ -69,9 +98,20 @@ class Push:
 
 
 def make_outbox(config: Config) -> Outbox:
+    """The outbox in the store's database (see :func:`realtime.node.make_store`)."""
     url = config.database_url
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresOutbox(url)
     if url.startswith("sqlite:///"):
-        return SqliteOutbox(Path(url.removeprefix("sqlite:///")).with_suffix(".push.db"))
-    return SqliteOutbox(Path(config.data_dir) / "push.db")
+        return SqliteOutbox(url.removeprefix("sqlite:///") or "realtime.db")
+    return SqliteOutbox(Path(config.data_dir) / "realtime.db")
+
+
+def legacy_outbox(config: Config) -> Path | None:
+    """Where earlier releases kept an SQLite node's outbox, in a file of its own."""
+    url = config.database_url
+    if url.startswith(("postgresql://", "postgres://")):
+        return None
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///") or "realtime.db").with_suffix(".push.db")
+    return Path(config.data_dir) / "push.db"

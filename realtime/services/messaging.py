@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from protocol.errors import ErrorCode
-from realtime import metrics
+from realtime import fault_injection, metrics
 from realtime.errors import RequestError, forbidden_thread, unavailable
 from realtime.events import Event, ReceiptEvent, event_of
 from realtime.services.publisher import Publisher
@@ -183,9 +183,11 @@ class MessagingService:
                     ) -> asyncio.Future[Appended]:
         """Hand a message to the store's next commit; read the future with :meth:`outcome`.
         A ``reply_to`` must have been checked with :meth:`check_reply`."""
+        # With push on, the commit itself records that the message owes a push.
         return self.store.append_soon(
             NewMessage(thread=thread.id, sender=sender, body=body, meta=meta, cid=cid,
-                       ts=self._clock(), reply_to=reply_to, attachments=attachments)
+                       ts=self._clock(), reply_to=reply_to, attachments=attachments,
+                       push=self.push is not None)
         )
 
     async def check_reply(self, thread: Thread, reply_to: int) -> None:
@@ -206,6 +208,8 @@ class MessagingService:
         try:
             appended = pending.result()
             metrics.APPEND_DURATION.observe(time.perf_counter() - started)
+            if fault_injection.CRASH_AFTER_COMMIT is not None and not appended.duplicate:
+                fault_injection.committed(appended.message.body)
             return appended
         except (ThreadNotFound, NotAMember) as exc:
             self.threads.forget(thread.id)
@@ -222,8 +226,8 @@ class MessagingService:
         m = appended.message
         await self.publish(thread.members, event_of(m, origin))
         if self.push is not None:
-            # Queued durably before the ack: a node that dies right after it has the
-            # push in its outbox, and sends it when it comes back.
+            # The commit recorded the push as owed: decided here, before the ack, or by
+            # any node's recovery if this one dies first (realtime/services/push.py).
             await self.push.message(thread.id, m, thread.members)
         if m.sender is not None and self.message_sent is not None:
             await self.message_sent(m.sender, thread)

@@ -2,8 +2,16 @@
 
 "Could not get live" means no session anywhere in the cluster (the presence check), at
 the moment the event is handled. The service only enqueues, durably; the
-:class:`~push.worker.PushWorker` sends. Push is the slow path of a message that is
-already committed and acked, so a failure here is logged and never fails the send.
+:class:`~push.worker.PushWorker` sends.
+
+A message owes its push from its commit: the store records it in ``push_owed`` in the
+same transaction (:attr:`NewMessage.push`). After the commit, before the ack,
+:meth:`PushService.message` decides who is offline and discharges the record into their
+devices' jobs, or into nothing, in one outbox transaction. A failure there is logged
+and never fails the send: the record stays, and :meth:`PushService.recover` (run by
+every node every few seconds) discharges records left behind by a failure or by a node
+that died between the commit and the discharge. A record is discharged once, whoever
+gets to it first (:meth:`push.outbox.Outbox.discharge`).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from push.messages import (
     for_notification,
     for_reaction,
 )
-from push.outbox import Outbox
+from push.outbox import Outbox, OwedPush
 from push.worker import PushWorker
 from realtime.store.base import Store, StoredMessage
 
@@ -65,8 +73,9 @@ class PushService:
     async def message(
         self, thread: str, message: StoredMessage, recipients: Sequence[str]
     ) -> list[str]:
-        """Queue a push of ``message`` to the offline ones among ``recipients`` (its sender
-        excluded). Returns the users for whom a push was queued."""
+        """Discharge the push ``message`` owes: jobs for the devices of the offline ones
+        among ``recipients`` (its sender excluded). Returns the users for whom a push was
+        queued (none when the record was discharged already)."""
         users = [user for user in recipients if user != message.sender]
 
         async def content(user: str) -> PushContent:
@@ -75,7 +84,26 @@ class PushService:
                 message.seq,
             )
 
-        return await self._queue(users, content)
+        return await self._queue(users, content, owed=message.pos)
+
+    async def recover(self, until_ms: int, limit: int = 100) -> int:
+        """Discharge owed pushes of messages stamped at or before ``until_ms`` that no one
+        discharged: their node died after the commit, or the discharge failed. Returns
+        how many records were found (``limit``: there may be more)."""
+        owed = await self._outbox.owed(until_ms, limit)
+        for record in owed:
+            await self._recover_one(record)
+        return len(owed)
+
+    async def _recover_one(self, record: OwedPush) -> None:
+        thread = await self._store.get_thread(record.thread)
+        entries = await self._store.entries(record.thread, record.seq - 1, record.seq + 1)
+        if thread is None or not entries or entries[0].deleted:
+            # Nothing left to announce (the thread or the message is gone, or unsent).
+            await self._outbox.discharge(record.pos, [], self._clock())
+            return
+        log.info("push: recovering the push of a message committed at %d", record.ts)
+        await self.message(record.thread, entries[0], thread.members)
 
     async def reaction(self, thread: str, entry: StoredMessage, target: StoredMessage
                        ) -> list[str]:
@@ -145,15 +173,14 @@ class PushService:
     # -- internals -----------------------------------------------------------------------
 
     async def _queue(
-        self, users: Sequence[str], content: Callable[[str], Awaitable[PushContent]]
+        self, users: Sequence[str], content: Callable[[str], Awaitable[PushContent]],
+        *, owed: int | None = None,
     ) -> list[str]:
+        """Jobs for the devices of the offline ones among ``users``; with ``owed``, as the
+        discharge of the push owed by the message at that position."""
         try:
-            offline = await self.offline_recipients(users)
-            if not offline:
-                return []
-            devices = await self._store.devices_of(offline)
-            if not devices:
-                return []
+            offline = await self.offline_recipients(users) if users else []
+            devices = await self._store.devices_of(offline) if offline else []
             by_user: dict[str, list[str]] = {}
             for device in devices:
                 by_user.setdefault(device.user, []).append(device.token)
@@ -161,9 +188,16 @@ class PushService:
             for user, tokens in by_user.items():
                 built = await content(user)
                 messages.extend(built.to(token) for token in tokens)
-            await self._outbox.enqueue(messages, self._clock())
+            if owed is not None:
+                # Also with no jobs: the record says the decision is still to be made.
+                if not await self._outbox.discharge(owed, messages, self._clock()):
+                    return []
+            elif messages:
+                await self._outbox.enqueue(messages, self._clock())
         except Exception:
             log.exception("push: could not queue pushes")
+            return []
+        if not messages:
             return []
         if self.worker is not None:
             self.worker.wake()

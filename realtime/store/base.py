@@ -87,6 +87,9 @@ class NewMessage(msgspec.Struct, frozen=True, gc=False):
     """Epoch milliseconds, set by the caller (the store never reads the clock)."""
     reply_to: int | None = None
     attachments: list[dict[str, Any]] | None = None
+    push: bool = False
+    """Owe a push of it: the commit that stores it also records it in ``push_owed`` (the
+    push outbox's), in the same transaction. Not for a duplicate, which stores nothing."""
 
 
 MESSAGE = "message"

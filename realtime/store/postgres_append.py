@@ -52,6 +52,20 @@ _APPEND = (
     " $6::bigint[], $7::bigint[], $8::text[]::jsonb[])"
 )
 
+# The same, for a batch with messages that owe a push: in the same statement, so in the
+# same transaction, each such message stored is recorded in push_owed ($9: which do).
+_APPEND_OWING_PUSH = (
+    "WITH appended AS MATERIALIZED ("
+    " SELECT idx, outcome, seq, pos, body, meta, ts, reply_to, attachments, edited, deleted"
+    " FROM rt_append_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],"
+    " $6::bigint[], $7::bigint[], $8::text[]::jsonb[])),"
+    " owed AS (INSERT INTO push_owed (pos, thread, seq, ts)"
+    " SELECT a.pos, ($1::text[])[a.idx], a.seq, ($6::bigint[])[a.idx] FROM appended AS a"
+    " WHERE a.outcome = 0 AND ($9::boolean[])[a.idx])"
+    " SELECT idx, outcome, seq, pos, body, meta, ts, reply_to, attachments, edited, deleted"
+    " FROM appended ORDER BY idx"
+)
+
 # The outcome codes of rt_append_batch.
 _STORED, _DUPLICATE, _NO_THREAD, _NOT_A_MEMBER = 0, 1, 2, 3
 
@@ -99,8 +113,9 @@ async def append_batch(conn: asyncpg.Connection, items: Sequence[NewMessage]) ->
         slot.append(len(sent))
         sent.append(message)
 
+    owing = any(m.push for m in sent)
     rows = await conn.fetch(
-        _APPEND,
+        _APPEND_OWING_PUSH if owing else _APPEND,
         [m.thread for m in sent],
         [m.sender for m in sent],
         [m.cid for m in sent],
@@ -111,6 +126,7 @@ async def append_batch(conn: asyncpg.Connection, items: Sequence[NewMessage]) ->
         # As JSON text: asyncpg would take a list inside the array for a dimension.
         [None if m.attachments is None else msgspec.json.encode(m.attachments).decode()
          for m in sent],
+        *([[m.push for m in sent]] if owing else []),
     )
     if len(rows) != len(sent):
         raise RuntimeError(f"rt_append_batch answered {len(rows)} rows for {len(sent)} items")

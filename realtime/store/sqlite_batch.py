@@ -114,6 +114,9 @@ class _Appends:
         )
         pos = cursor.lastrowid
         assert pos is not None
+        if message.push:
+            conn.execute("INSERT INTO push_owed (pos, thread, seq, ts) VALUES (?, ?, ?, ?)",
+                         (pos, thread, seq, message.ts))
         self._last_seq[thread] = seq
         self._touched[thread] = (seq, pos)
         stored = StoredMessage(

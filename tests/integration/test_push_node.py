@@ -86,3 +86,16 @@ async def test_a_push_queued_before_a_restart_is_sent_after_it(
     await push_node(node_factory, fake_fcm, data_dir=data_dir)
     await fake_fcm.fake.wait_for(lambda: fake_fcm.fake.delivered_to("tok-bob") == 1)
     assert len(fake_fcm.fake.sends_to("tok-bob")) == 1
+
+
+async def test_an_acked_message_leaves_no_push_undecided(node_factory: NodeFactory,
+                                                         fake_fcm: FcmSetup) -> None:
+    node = await push_node(node_factory, fake_fcm)
+    assert node.push is not None
+    async with Client(node.ws_url, node.token("ann")) as ann, \
+            Client(node.ws_url, node.token("cy")) as cy:
+        await ann.send("to someone live", to="cy")
+        await ann.send("to someone away", to="bob")
+        await cy.next_event(Message)
+        # The commits recorded both pushes as owed; both were decided before the acks.
+        assert await node.push.outbox.owed(2**62, 10) == []
