@@ -9,6 +9,7 @@ import pytest
 
 from presence.memory import MemoryPresence
 from push.fcm import FcmSender
+from push.outbox import Outbox, OwedPush
 from push.outbox_memory import MemoryOutbox
 from push.outbox_sqlite import SqliteOutbox
 from push.worker import PushWorker
@@ -31,10 +32,16 @@ async def presence() -> MemoryPresence:
     return MemoryPresence()
 
 
-async def group_message(store: SqliteStore, body: str = "hello") -> StoredMessage:
+async def group_message(store: SqliteStore, body: str = "hello",
+                        outbox: Outbox | None = None) -> StoredMessage:
+    """A committed message that owes its push (recorded in ``outbox`` too when that is a
+    memory outbox, which no commit writes to)."""
     thread = await store.create_group(["alice", "bob", "carol"])
-    appended = await store.append(NewMessage(thread.id, "alice", body, ts=1))
-    return appended.message
+    appended = await store.append(NewMessage(thread.id, "alice", body, ts=1, push=True))
+    m = appended.message
+    if isinstance(outbox, MemoryOutbox):
+        outbox.owe(OwedPush(m.pos, m.thread, m.seq, m.ts))
+    return m
 
 
 async def test_only_offline_recipients_with_a_device_are_pushed(
@@ -46,7 +53,7 @@ async def test_only_offline_recipients_with_a_device_are_pushed(
     await store.add_device("bob", "tok-bob", "android")
     await store.add_device("carol", "tok-carol", "ios")
     await presence.join("carol", "s1")
-    message = await group_message(store)
+    message = await group_message(store, outbox=outbox)
     pushed = await service.message(message.thread, message, ["alice", "bob", "carol"])
     assert pushed == ["bob"]  # alice sent it, carol is online
     [job] = await outbox.claim(10, now=1e12)
@@ -114,3 +121,28 @@ async def test_a_chat_message_reaches_an_offline_device_through_fcm(
         await worker.close()
         await sender.close()
         await outbox.close()
+
+
+async def test_a_message_owed_a_push_is_pushed_once_however_often_decided(
+    store: SqliteStore, presence: MemoryPresence
+) -> None:
+    await store.add_device("bob", "tok-bob", "android")
+    outbox = MemoryOutbox()
+    service = PushService(store, outbox, presence)
+    message = await group_message(store, outbox=outbox)
+    assert await service.message(message.thread, message, ["bob"]) == ["bob"]
+    assert await service.message(message.thread, message, ["bob"]) == []
+    assert len(await outbox.claim(10, now=1e12)) == 1
+
+
+async def test_recovery_decides_the_pushes_nobody_decided(
+    store: SqliteStore, presence: MemoryPresence
+) -> None:
+    await store.add_device("bob", "tok-bob", "android")
+    outbox = MemoryOutbox()
+    service = PushService(store, outbox, presence)
+    message = await group_message(store, "left behind", outbox=outbox)
+    assert await service.recover(until_ms=10) == 1
+    assert await service.recover(until_ms=10) == 0
+    [job] = await outbox.claim(10, now=1e12)
+    assert (job.message.token, job.message.data["thread"]) == ("tok-bob", message.thread)
