@@ -65,6 +65,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", str, "", "postgresql://... or sqlite:///path (unset: SQLite file)",
             True),
     Setting("redis_url", str, "", "Redis for a cluster (unset: in-process, one node)", True),
+    Setting("publish_deadline", float, 1.0,
+            "seconds a message's ack waits for Redis to take its publication; past it the "
+            "ack goes out and members catch up from the store (0: Redis's own timeouts)"),
     Setting("commit_window", float, 0.010,
             "seconds a message may wait for others to share its PostgreSQL commit, when "
             "commits are frequent (group commit; larger: fewer, bigger commits)"),
@@ -150,6 +153,7 @@ class Config:
     data_dir: str = "./data"
     database_url: str = ""
     redis_url: str = ""
+    publish_deadline: float = 1.0
     commit_window: float = 0.010
     fcm_credentials: str = ""
     fcm_endpoint: str = ""

@@ -81,7 +81,7 @@ def make_broker(config: Config) -> Broker:
     if config.redis_url:
         from realtime.broker.redis import RedisBroker
 
-        return RedisBroker(config.redis_url)
+        return RedisBroker(config.redis_url, publish_deadline=config.publish_deadline)
     return MemoryBroker()
 
 

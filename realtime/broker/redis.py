@@ -42,6 +42,9 @@ CONNECT_TIMEOUT = 2.0
 COMMAND_TIMEOUT = 5.0
 """Seconds a publish or ping may wait for Redis before it counts as unavailable."""
 
+PUBLISH_DEADLINE = 1.0
+"""Seconds a publication may wait for Redis by default (the ``publish_deadline`` setting)."""
+
 PUBLISH_CONNECTIONS = 50
 """Connections a node publishes on at most. Publishes past them wait for one (up to
 ``COMMAND_TIMEOUT``): redis-py's default pool raises "Too many connections" instead, and
@@ -94,9 +97,10 @@ class PubSubEvents(Protocol):
 class SingleRedis:
     """One Redis server: ``PUBLISH`` in shared pipelines, ``SUBSCRIBE`` on one connection."""
 
-    def __init__(self, publisher: aioredis.Redis, url: str, name: str, events: PubSubEvents):
+    def __init__(self, publisher: aioredis.Redis, url: str, name: str, events: PubSubEvents,
+                 *, publish_deadline: float = 0.0):
         self._publisher = publisher
-        self._pipeline = PublishPipeline(publisher)
+        self._pipeline = PublishPipeline(publisher, deadline=publish_deadline)
         subscriber = aioredis.Redis.from_url(
             url,
             retry=subscriber_retry(),
@@ -141,8 +145,12 @@ class RedisBroker(Broker):
     ``connections_down`` (pub/sub connections lost right now).
     """
 
-    def __init__(self, url: str, *, node_id: str | None = None) -> None:
+    def __init__(self, url: str, *, node_id: str | None = None,
+                 publish_deadline: float = PUBLISH_DEADLINE) -> None:
         self.url = url
+        self.publish_deadline = publish_deadline
+        """Seconds a publication to one Redis server may take before it counts as failed
+        (0: redis-py's own timeouts only)."""
         self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}"
         self.publishes = 0
         self.publish_errors = 0
@@ -179,7 +187,8 @@ class RedisBroker(Broker):
             raise RuntimeError("a RedisBroker starts once")
         self._handler = handler
         try:
-            engine = await open_engine(self.url, f"rt-{self.node_id}", self)
+            engine = await open_engine(self.url, f"rt-{self.node_id}", self,
+                                       publish_deadline=self.publish_deadline)
         except UnavailableErrors as exc:
             raise BrokerUnavailable(f"cannot connect to {url_address(self.url)}: {exc}") from exc
         self._engine = engine
@@ -244,7 +253,8 @@ class RedisBroker(Broker):
             handler.broker_reset()
 
 
-async def open_engine(url: str, name: str, events: PubSubEvents) -> RedisEngine:
+async def open_engine(url: str, name: str, events: PubSubEvents, *,
+                      publish_deadline: float = 0.0) -> RedisEngine:
     """Connect to what ``url`` names, one server or a cluster; raise if unreachable."""
     scheme, sep, rest = url.partition("://")
     if scheme in CLUSTER_SCHEMES:
@@ -266,7 +276,7 @@ async def open_engine(url: str, name: str, events: PubSubEvents) -> RedisEngine:
     if int(info.get("cluster_enabled", 0)) == 1:
         await publisher.aclose()
         return await _open_cluster(url, name, events)
-    engine = SingleRedis(publisher, url, name, events)
+    engine = SingleRedis(publisher, url, name, events, publish_deadline=publish_deadline)
     try:
         await engine.connection.start()
     except BaseException:

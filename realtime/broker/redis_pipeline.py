@@ -28,12 +28,15 @@ class PublishPipeline:
     """Sends ``PUBLISH`` commands through ``client``, pipelining what is asked at once.
 
     :meth:`publish` returns once Redis has answered the pipeline that carried it, and
-    raises what redis-py raised for that pipeline. :meth:`close` stops the sending task;
-    a publication still waiting gets :class:`PipelineClosed`.
+    raises what redis-py raised for that pipeline, or :class:`TimeoutError` once
+    ``deadline`` seconds have passed (the publication still goes out, if Redis comes
+    back: a hung Redis must not hold up acks). :meth:`close` stops the sending task; a
+    publication still waiting gets :class:`PipelineClosed`.
     """
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, *, deadline: float = 0.0) -> None:
         self._client = client
+        self._deadline = deadline
         self._queued: list[tuple[str, bytes]] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         """Each waiting caller's future, with the count of queued publications up to and
@@ -56,7 +59,16 @@ class PublishPipeline:
         done: asyncio.Future[None] = loop.create_future()
         self._waiters.append((len(self._queued), done))
         self._wakeup.set()
-        await done
+        if self._deadline <= 0:
+            await done
+            return
+        # A timer, not asyncio.timeout: a publication may be awaited outside any task
+        # (an eager send's first step), where asyncio.timeout refuses to work.
+        timer = loop.call_later(self._deadline, _expire, done)
+        try:
+            await done
+        finally:
+            timer.cancel()
 
     async def close(self) -> None:
         """Stop sending; fail whatever still waits. Idempotent."""
@@ -110,3 +122,8 @@ class PublishPipeline:
                 done.set_result(None)
             else:
                 done.set_exception(error)
+
+
+def _expire(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_exception(TimeoutError("Redis did not answer within the publish deadline"))
