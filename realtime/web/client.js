@@ -27,6 +27,8 @@
 
 export const SUBPROTOCOL = 'rt.v1.json';
 
+const ignore = () => {};
+
 /** Close codes a client acts on (see the protocol reference). */
 export const CloseCode = Object.freeze({
   NORMAL: 1000,
@@ -174,7 +176,8 @@ export class RealtimeClient extends EventTarget {
     const ws = this._ws;
     this._ws = null;
     if (ws) {
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.onerror = ignore;
       ws.close(CloseCode.NORMAL);
     }
     this._failPending(new RealtimeError('unavailable', 'the client is closed'), true);
@@ -337,11 +340,15 @@ export class RealtimeClient extends EventTarget {
     this._replay = this._cursor !== null ? { count: 0 } : null;
     ws.onmessage = (event) => this._receive(event.data);
     ws.onclose = (event) => this._dropped(ws, event.code);
+    // A close event follows every error. Node's `ws` package throws an error that has no
+    // listener, so there always is one.
+    ws.onerror = ignore;
   }
 
   _dropped(ws, code) {
     if (ws !== this._ws) return;
-    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.onerror = ignore;
     this._ws = null;
     this.closeCode = code;
     this._stopPings();
