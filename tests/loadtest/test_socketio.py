@@ -102,11 +102,12 @@ async def test_fanout_through_socketio_reaches_every_other_member(
 async def test_idle_connections_outlive_several_heartbeats(
     socketio_folder: Path, server_log: IO[bytes],
 ) -> None:
-    # Pings every 100 ms, closed after 1 s without a pong: a generator that did not answer
-    # them would find its connections closed by the end of a 2.5 s hold.
+    # Pings every 100 ms, closed 2 s after a ping without a pong: a generator that did not
+    # answer them would find its connections closed by the end of a 3.5 s hold. (A stall
+    # of the generator shorter than 2 s cannot close them.)
     async with targets.socketio(None, socketio_folder, server_log,
-                                heartbeat_ms=(100, 1000)) as server:
-        report = await run(socketio_options(server, "idle", connections=20, duration=2.5))
+                                heartbeat_ms=(100, 2000)) as server:
+        report = await run(socketio_options(server, "idle", connections=20, duration=3.5))
     assert report["summary"]["still_open"] == 20
     assert report["summary"]["memory_per_connection_kb"] > 0
 
