@@ -10,6 +10,7 @@ sees every message exactly once and in ``seq`` order per thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -62,7 +63,7 @@ from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
 from realtime.send_queue import SendQueue
 from realtime.services import Services
-from realtime.store.base import Appended, StoreUnavailable, Thread
+from realtime.store.base import Appended, Changed, StoreUnavailable, Thread
 from realtime.watermark import Watermark
 
 log = logging.getLogger(__name__)
@@ -368,9 +369,33 @@ class Session:
         await self._change(frame, "react", emoji=frame.emoji, on=frame.on)
 
     async def _change(self, frame: Edit | Unsend | React, kind: str, **fields: Any) -> None:
-        """Commit a change to a message; this device gets the ack, the others the update."""
-        changed = await self._messaging.change(self.user, frame.thread, kind, frame.seq,
-                                               origin=self.id, **fields)
+        """Hand a change to a message to the store now, in frame order, and go on reading:
+        like sends, a connection's changes share commits. This device gets the ack, the
+        others the update."""
+        thread = await self._messaging.thread_for(self.user, thread=frame.thread)
+        if self._in_flight is None:
+            self._in_flight = set()
+        elif len(self._in_flight) >= MAX_IN_FLIGHT:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        pending = self._messaging.change_soon(thread, self.user, kind, frame.seq, **fields)
+        task = self._loop.create_task(self._changed(thread, frame, pending))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _changed(self, thread: Thread, frame: Edit | Unsend | React,
+                       pending: asyncio.Future[Changed]) -> None:
+        with contextlib.suppress(Exception):
+            await pending  # its outcome, mapped to what the client is told, comes next
+        try:
+            changed = await self._messaging.changed(thread, self.user, pending,
+                                                    origin=self.id)
+        except RequestError as exc:
+            self._error(frame.id, exc.code, exc.message)
+            return
+        except Exception:
+            log.exception("session %s: %s failed", self.id, type(frame).__name__)
+            self._error(frame.id, ErrorCode.INTERNAL, "internal error")
+            return
         if changed.entry is not None:
             # This device has the entry through its ack: it is not a gap for it.
             self.feed.acked(frame.thread, changed.entry.seq)

@@ -233,26 +233,44 @@ class MessagingService:
             await self.message_sent(m.sender, thread)
 
     async def change(self, user: str | None, thread_id: str, kind: str, target: int, *,
-                     body: str = "", meta: dict[str, Any] | None = None,
-                     replace_meta: bool = False, emoji: str = "", on: bool = True,
-                     origin: str | None = None) -> Changed:
+                     origin: str | None = None, **fields: Any) -> Changed:
         """Edit, unsend or react to message ``target`` of ``thread_id`` as ``user`` (None:
-        the HTTP API, which may edit and unsend any message of any thread).
-
-        The change is committed as the thread's next entry, then published to every
-        member's sessions (``origin``, the acting session, gets the ack instead) and,
-        for a reaction to an offline user's message, pushed. Errors: ``forbidden``
-        (not a member; an edit or unsend of someone else's message), ``not_found`` (no
-        such message, or an unsent one; no such thread for the HTTP API).
-        """
+        the HTTP API, which may edit and unsend any message of any thread); ``fields``
+        as for :meth:`change_soon`. Returns after the commit and the publication (see
+        :meth:`changed`)."""
         if user is None:
             thread = await self.find_thread(thread_id)
         else:
             thread = await self.thread_for(user, thread=thread_id)
-        change = NewChange(thread.id, user, kind, target, self._clock(), body=body, meta=meta,
-                           replace_meta=replace_meta, emoji=emoji, on=on)
+        pending = self.change_soon(thread, user, kind, target, **fields)
+        with contextlib.suppress(Exception):
+            await pending  # its outcome, mapped to what callers are told, comes next
+        return await self.changed(thread, user, pending, origin=origin)
+
+    def change_soon(self, thread: Thread, user: str | None, kind: str, target: int, *,
+                    body: str = "", meta: dict[str, Any] | None = None,
+                    replace_meta: bool = False, emoji: str = "",
+                    on: bool = True) -> asyncio.Future[Changed]:
+        """Hand a change to the store's next commit, in call order; read the future with
+        :meth:`changed`. ``edit``: ``body``, and ``meta`` when ``replace_meta``;
+        ``react``: ``emoji``, ``on``."""
+        return self.store.change_soon(NewChange(
+            thread.id, user, kind, target, self._clock(), body=body, meta=meta,
+            replace_meta=replace_meta, emoji=emoji, on=on))
+
+    async def changed(self, thread: Thread, user: str | None,
+                      pending: asyncio.Future[Changed], *,
+                      origin: str | None = None) -> Changed:
+        """The outcome of a done :meth:`change_soon`, then what follows its commit: the
+        entry is published to every member's sessions (``origin``, the acting session,
+        gets the ack instead) and, for a reaction to an offline user's message, pushed.
+
+        Errors: ``forbidden`` (not a member; an edit or unsend of someone else's
+        message), ``not_found`` (no such message, or an unsent one; no such thread for
+        the HTTP API), ``unavailable``.
+        """
         try:
-            changed = await self.store.change(change)
+            changed = pending.result()
         except MessageNotFound as exc:
             raise RequestError(ErrorCode.NOT_FOUND, "no such message") from exc
         except NotTheSender as exc:
@@ -272,8 +290,8 @@ class MessagingService:
         if self.push is not None:
             if entry.kind == REACT and entry.on and changed.target is not None:
                 await self.push.reaction(thread.id, entry, changed.target)
-            elif entry.kind == "unsend":
-                await self.push.unsent(thread.id, target)
+            elif entry.kind == "unsend" and entry.target is not None:
+                await self.push.unsent(thread.id, entry.target)
         return changed
 
     async def history(self, user: str | None, thread_id: str, before: int | None,

@@ -305,6 +305,13 @@ class Store(abc.ABC):
         :class:`NotTheSender` (an edit or unsend by another user than the sender), or
         :class:`StoreUnavailable`."""
 
+    def change_soon(self, change: NewChange) -> asyncio.Future[Changed]:
+        """:meth:`change` as a future: the change is handed to the store now (before any
+        later call's), so one session's changes commit in the order it made them. The
+        default runs :meth:`change` in a task; a store that commits in batches returns
+        its own future."""
+        return asyncio.ensure_future(self.change(change))
+
     @abc.abstractmethod
     async def is_message(self, thread: str, seq: int) -> bool:
         """Whether ``seq`` is a message of ``thread`` (unsent or not; never a change).

@@ -166,6 +166,12 @@ class PostgresStore(Store):
             "postgres-replays", self._read_replays, batch_max=REPLAYS_PER_QUERY,
             batch_window=0, unavailable=is_unavailable,
         )
+        # Changes to messages from many sessions share a statement and a commit, in the
+        # order they were made.
+        self._changes: GroupCommit[NewChange, Changed] = GroupCommit(
+            "postgres-changes", self._commit_changes, batch_max=batch_max,
+            batch_window=batch_window, unavailable=is_unavailable,
+        )
         # Every disconnect stores a last-seen time: after a node restart, thousands at once.
         self._last_seen: GroupCommit[tuple[str, int], None] = GroupCommit(
             "postgres-last-seen",
@@ -222,6 +228,7 @@ class PostgresStore(Store):
             self._closed.set()
             raise
         self._appends.start()
+        self._changes.start()
         self._likes.start()
         self._last_seen.start()
         self._heads.start()
@@ -244,6 +251,7 @@ class PostgresStore(Store):
         try:
             # Order: the writers commit what is queued, then the pool closes.
             await self._appends.close()
+            await self._changes.close()
             await self._likes.close()
             await self._last_seen.close()
             await self._heads.close()
@@ -413,35 +421,30 @@ class PostgresStore(Store):
         return self._appends.submit_soon(message)
 
     async def change(self, change: NewChange) -> Changed:
-        row = await self._fetchrow(
-            "change",
-            "SELECT outcome, seq, pos, t_sender, t_body, t_meta"
-            " FROM rt_change($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            change.thread, change.user, change.kind, change.target, change.body,
-            change.meta, change.replace_meta, change.emoji, change.on, change.ts,
-        )
-        assert row is not None
-        outcome, seq, pos, sender, body, meta = row
-        if outcome == 2:
-            raise ThreadNotFound(change.thread)
-        if outcome == 3:
-            raise NotAMember(f"{change.user} is not a member of {change.thread}")
-        if outcome == 4:
-            raise MessageNotFound(f"no message {change.target} in {change.thread}")
-        if outcome == 5:
-            raise NotTheSender("only its sender may change a message")
-        target = StoredMessage(change.thread, change.target, 0, "", sender, body, meta, None,
-                               0)
-        if outcome == 1:
-            return Changed(None, seq, target)
-        react = change.kind == "react"
-        edit = change.kind == "edit"
-        entry = StoredMessage(
-            change.thread, seq, pos, str(pos), change.user, body if edit else "",
-            meta if edit else None, None, change.ts, kind=change.kind, target=change.target,
-            emoji=change.emoji if react else None, on=change.on if react else None,
-        )
-        return Changed(entry, seq, target)
+        return await self.change_soon(change)
+
+    def change_soon(self, change: NewChange) -> asyncio.Future[Changed]:
+        if self._state is not _State.OPEN:
+            return failed_future(StoreUnavailable("the store is closed"))
+        return self._changes.submit_soon(change)
+
+    async def _commit_changes(self, items: Sequence[NewChange]) -> list[Changed | StoreError]:
+        async with self._connection("change") as conn:
+            rows = await conn.fetch(
+                "SELECT idx, outcome, seq, pos, t_sender, t_body, t_meta FROM rt_change_batch("
+                "$1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],"
+                " $6::text[]::jsonb[], $7::boolean[], $8::text[], $9::boolean[], $10::bigint[])",
+                [c.thread for c in items], [c.user for c in items], [c.kind for c in items],
+                [c.target for c in items], [c.body for c in items],
+                # As JSON text: asyncpg would take a list inside the array for a dimension.
+                [None if c.meta is None else msgspec.json.encode(c.meta).decode()
+                 for c in items],
+                [c.replace_meta for c in items], [c.emoji for c in items],
+                [c.on for c in items], [c.ts for c in items],
+            )
+        if len(rows) != len(items):
+            raise RuntimeError(f"rt_change_batch answered {len(rows)} rows for {len(items)}")
+        return [_changed(change, row[1:]) for change, row in zip(items, rows, strict=True)]
 
     async def is_message(self, thread: str, seq: int) -> bool:
         return bool(await self._fetchval(
@@ -653,6 +656,29 @@ class PostgresStore(Store):
     async def _fetchval(self, what: str, query: str, *args: Any) -> Any:
         async with self._connection(what) as conn:
             return await conn.fetchval(query, *args)
+
+
+def _changed(change: NewChange, row: Sequence[Any]) -> Changed | StoreError:
+    """One item's outcome of ``rt_change_batch``: its result, or its error."""
+    outcome, seq, pos, sender, body, meta = row
+    if outcome == 2:
+        return ThreadNotFound(change.thread)
+    if outcome == 3:
+        return NotAMember(f"{change.user} is not a member of {change.thread}")
+    if outcome == 4:
+        return MessageNotFound(f"no message {change.target} in {change.thread}")
+    if outcome == 5:
+        return NotTheSender("only its sender may change a message")
+    target = StoredMessage(change.thread, change.target, 0, "", sender, body, meta, None, 0)
+    if outcome == 1:
+        return Changed(None, seq, target)
+    react, edit = change.kind == "react", change.kind == "edit"
+    entry = StoredMessage(
+        change.thread, seq, pos, str(pos), change.user, body if edit else "",
+        meta if edit else None, None, change.ts, kind=change.kind, target=change.target,
+        emoji=change.emoji if react else None, on=change.on if react else None,
+    )
+    return Changed(entry, seq, target)
 
 
 def _fold(pairs: Sequence[Sequence[str]]) -> dict[str, list[str]]:

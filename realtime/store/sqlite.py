@@ -240,7 +240,11 @@ class SqliteStore(Store):
         return self._submit_soon(AppendOp(message, meta, attachments))
 
     async def change(self, change: NewChange) -> Changed:
-        return await self._write(sqlite_ops.change, change)
+        return await self.change_soon(change)
+
+    def change_soon(self, change: NewChange) -> asyncio.Future[Changed]:
+        # Queued now, in the writer's order: one batch commits many sessions' changes.
+        return self._submit_soon(CallOp(sqlite_ops.change, (change,)))
 
     async def is_message(self, thread: str, seq: int) -> bool:
         return await self._read(sqlite_ops.is_message, thread, seq)

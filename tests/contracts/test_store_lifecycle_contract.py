@@ -357,3 +357,19 @@ def _checkpointed_file(path: str) -> bytes:
         conn.close()
     with open(path, "rb") as data:
         return data.read()
+
+
+async def test_changes_handed_over_together_commit_in_the_order_made(store: Store) -> None:
+    thread = await store.ensure_dm("alice", "bob")
+    first = await message(store, thread, "alice")
+    made = [store.change_soon(react(thread, "bob", first.seq, "👍", on=on))
+            for on in (True, False, True, False)]
+    made.append(store.change_soon(edit(thread, "alice", first.seq, "v2")))
+    made.append(store.change_soon(edit(thread, "alice", first.seq, "v2")))
+    results = await asyncio.gather(*made)
+    entries = [r.entry for r in results]
+    assert [e.seq if e else None for e in entries] == [2, 3, 4, 5, 6, None]
+    assert results[-1].seq == 6  # the same edit again: the first one's entry
+    assert [(e.emoji, e.on) for e in entries[:4] if e] == [("👍", True), ("👍", False)] * 2
+    (shown,) = (await store.history(thread.id, None, 10)).messages
+    assert shown.reactions is None and shown.body == "v2"
