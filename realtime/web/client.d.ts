@@ -62,6 +62,9 @@ export interface Attachment {
   name?: string;
   width?: number;
   height?: number;
+  duration_ms?: number;
+  /** An https URL of a small preview. */
+  thumb?: string;
 }
 
 export interface Message {
@@ -198,7 +201,19 @@ export declare class RealtimeClient extends EventTarget {
   close(): void;
 
   request(frame: { type: string; [field: string]: unknown }): Promise<Ack | HistoryReply | Synced | Pong | { type: string; [field: string]: unknown }>;
-  send(message: { thread?: string; to?: string; body: string; meta?: Record<string, Json>; cid?: string }): Promise<SendAck>;
+  send(message: {
+    thread?: string; to?: string; body: string; meta?: Record<string, Json>; cid?: string;
+    /** The seq of a message of the same thread this one answers. */
+    replyTo?: number | null;
+    /** At most 10; https URLs served by the app's own storage. */
+    attachments?: Attachment[] | null;
+  }): Promise<SendAck>;
+  /** Edit one's own message; resolves with {thread, seq (the edit's), target}. */
+  edit(thread: string, seq: number, body: string, meta?: Record<string, Json>): Promise<Ack>;
+  /** Erase one's own message for everyone. */
+  unsend(thread: string, seq: number): Promise<Ack>;
+  /** Add or remove a reaction; the ack's `seq` is null when nothing changed. */
+  react(thread: string, seq: number, emoji: string, on?: boolean): Promise<Ack>;
   /** False when not connected (nothing is sent). */
   typing(thread: string, on?: boolean): boolean;
   read(thread: string, seq: number): Promise<Ack>;

@@ -22,6 +22,13 @@ async function main(): Promise<void> {
   const page = await client.history(dmThread(welcome.user, 'bob'), { limit: 10 });
   const bodies: string[] = page.messages.map((m) => m.body);
   void seq; void bodies;
+  const reply = await client.send({ thread: ack.thread, body: 'this', replyTo: ack.seq,
+    attachments: [{ url: 'https://cdn.example.com/a.jpg', type: 'image/jpeg', size: 10 }] });
+  await client.edit(reply.thread, reply.seq, 'this one');
+  const reacted = await client.react(reply.thread, reply.seq, '👍');
+  const changed: number | null | undefined = reacted.seq;
+  await client.unsend(reply.thread, reply.seq);
+  void changed;
   try {
     await client.read(ack.thread, ack.seq);
   } catch (error) {
