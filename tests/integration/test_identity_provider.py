@@ -8,6 +8,7 @@ bad token is refused: at the handshake with HTTP 401, in a ``refresh`` with
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -156,3 +157,33 @@ async def test_a_node_with_a_provider_and_no_secret_refuses_hs256_tokens(
     assert status == 401
     async with wire(node, "alice", token=provider.token("alice")) as alice:
         assert alice.welcome["user"] == "alice"
+
+
+async def test_a_slow_provider_holds_up_only_the_handshake_that_waits_for_its_keys(
+    node: Node, provider: Provider,
+) -> None:
+    provider.rotate()
+    provider.gate = asyncio.Event()
+    waiting = asyncio.create_task(open_and_greet(node, provider.token("alice")))
+    await provider.asked.wait()  # alice's handshake waits for the provider's keys...
+    async with wire(node, "bob") as bob:  # ...while bob connects and is served
+        assert (await bob.request({"type": "ping"}))["type"] == "pong"
+    assert not waiting.done()
+    provider.gate.set()
+    assert await waiting == "alice"
+
+
+async def open_and_greet(node: Node, token: str) -> str:
+    async with wire(node, "alice", token=token) as alice:
+        return str(alice.welcome["user"])
+
+
+async def test_the_leeway_accepts_a_provider_token_expired_within_it(
+    node_factory: NodeFactory, provider: Provider,
+) -> None:
+    node = await node_factory(jwt_jwks_url=provider.url, jwt_leeway=60.0)
+    async with wire(node, "alice", token=provider.token("alice", ttl=-30)) as alice:
+        assert alice.welcome["user"] == "alice"
+    status, body = await refusal(node, headers={
+        "Authorization": f"Bearer {provider.token('alice', ttl=-90)}"})
+    assert (status, body["message"]) == (401, "token expired")

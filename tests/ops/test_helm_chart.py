@@ -227,3 +227,16 @@ def test_a_release_without_its_secrets_is_refused_naming_them(values: dict[str, 
 
 def test_no_raw_manifest_is_left_beside_the_chart() -> None:
     assert not (ROOT / "docs" / "deploy" / "k8s").exists()
+
+
+@pytest.mark.parametrize("values", [
+    {"replicaCount": "three"},
+    {"image": {"tag": "latest"}},
+    {"servce": {"type": "LoadBalancer"}},
+    {"service": {"type": "ExternalName"}},
+    {"config": {"LOG_LEVEL": "debug"}},
+    {"secrets": {**SECRETS, "databaseUrl": "mysql://db/realtime"}},
+])
+def test_values_the_schema_refuses_never_render(values: dict[str, Any]) -> None:
+    with pytest.raises(Exception, match=r"values don't meet the specifications of the schema"):
+        render({"secrets": SECRETS, **values})
