@@ -14,6 +14,7 @@ import sys
 from realtime import logs
 from realtime.config import Config, add_flags, settings_markdown
 from realtime.devmode import DEV_HOST, DevModeError, check_configured, for_serving, stored_for
+from realtime.startup import StartupFailure, check_settings, debug_requested, explain
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="run one node")
     add_flags(serve)
+    serve.add_argument("--debug", action="store_true",
+                       help="show the traceback of a start-up failure [REALTIME_DEBUG=1]")
 
     token = commands.add_parser("token", help="print a signed client token for USER")
     token.add_argument("user")
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = Config.load(args=args)
     if args.command == "serve":
-        return _serve(config)
+        return _serve(config, debug=debug_requested(args.debug))
     if args.command == "token":
         return _token(config, args.user, args.ttl)
     if args.command == "dev-key":
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     return _config(config)
 
 
-def _serve(config: Config) -> int:
+def _serve(config: Config, *, debug: bool = False) -> int:
     try:
         config = for_serving(config)
     except DevModeError as exc:
@@ -92,19 +95,38 @@ def _serve(config: Config) -> int:
                     "secrets kept in %s are used; not for production", config.data_dir)
         where = (f"{config.host} only (--host or REALTIME_HOST to listen elsewhere)"
                  if config.host == DEV_HOST else config.host)
-        print(f"development mode: listening on {where}; `realtime dev-key --data-dir "
-              f"{config.data_dir}` prints the API key, `realtime token USER --data-dir "
-              f"{config.data_dir}` a client token", flush=True)
+        logs.console(f"development mode: listening on {where}; `realtime dev-key --data-dir "
+                     f"{config.data_dir}` prints the API key, `realtime token USER "
+                     f"--data-dir {config.data_dir}` a client token", event="dev_mode")
     if not config.fcm_credentials:
         log.info("push is off: REALTIME_FCM_CREDENTIALS is not set")
+    try:
+        check_settings(config)
+    except StartupFailure as failure:
+        if debug:
+            raise
+        return _failed(failure)
     try:
         import uvloop
     except ImportError:
         runner = asyncio.run
     else:
         runner = uvloop.run
-    runner(_run_node(config))
+    try:
+        runner(_run_node(config))
+    except Exception as exc:
+        explained = explain(exc, config)
+        if explained is None or debug:
+            raise
+        return _failed(explained)
     return 0
+
+
+def _failed(failure: StartupFailure) -> int:
+    """Say why the node cannot start, in one line (JSON when the log is), and exit 1."""
+    logs.console(failure.line(), stream=sys.stderr, level="error", event="failed",
+                 hint=failure.hint)
+    return 1
 
 
 async def _run_node(config: Config) -> None:
@@ -112,17 +134,27 @@ async def _run_node(config: Config) -> None:
     from realtime.node import Node
 
     node = Node(config)
-    await node.start()
+    try:
+        await node.start()
+    except BaseException:
+        # What opened before the failure closes, bounded: the process is ending anyway.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5.0):
+                await node.close()
+        raise
     tune_for_serving()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     # After the handlers: whoever waits for this line may signal the node at once.
-    print(f"serving {node.ws_url} (api {node.api_url}), node {node.id}", flush=True)
+    logs.console(f"serving {node.ws_url} (api {node.api_url}), node {node.id}",
+                 event="serving", ws=node.ws_url, api=node.api_url)
     await stop.wait()
-    logging.getLogger("realtime").info("draining")
+    log = logging.getLogger("realtime")
+    log.info("draining")
     await node.drain()
+    log.info("stopped: node %s has closed every session and connection", node.id)
 
 
 def _token(config: Config, user: str, ttl: int) -> int:

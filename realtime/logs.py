@@ -28,6 +28,7 @@ REDACTED = "[redacted]"
 _connection: contextvars.ContextVar[str] = contextvars.ContextVar("connection", default="")
 _user: contextvars.ContextVar[str] = contextvars.ContextVar("user", default="")
 _node = ""
+_json_console = False
 
 _TOKEN_LIKE = re.compile(
     r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"  # a JWT: header.payload.signature
@@ -127,8 +128,10 @@ def configure(level: str = "info", fmt: str = "text", *, secrets: Iterable[str] 
               stream: TextIO | None = None) -> None:
     """Send every record at ``level`` or above to ``stream`` (stderr) as ``fmt``
     (``text`` or ``json``), replacing the root logger's handlers."""
+    global _json_console
     if fmt not in ("text", "json"):
         raise ValueError(f"log format must be text or json, not {fmt!r}")
+    _json_console = fmt == "json"
     scrub = Scrubber(secrets)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(ContextFilter())
@@ -138,3 +141,23 @@ def configure(level: str = "info", fmt: str = "text", *, secrets: Iterable[str] 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+def console(text: str, *, stream: TextIO | None = None, level: str = "info",
+            **fields: Any) -> None:
+    """Write a line for whoever runs the node (stdout unless ``stream``): ``text`` as it
+    is, or, when the log is JSON, a JSON object of the log's shape with ``text`` as its
+    ``msg`` and ``fields`` beside it, so that every line the process writes parses."""
+    out = stream if stream is not None else sys.stdout
+    if _json_console:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+            "level": level,
+            "logger": "realtime.console",
+            "msg": text,
+        }
+        if _node:
+            entry["node"] = _node
+        entry.update(fields)
+        text = json.dumps(entry, default=str, ensure_ascii=False)
+    print(text, file=out, flush=True)

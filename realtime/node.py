@@ -50,6 +50,7 @@ from realtime.services.presence import PresenceService
 from realtime.services.publisher import Publisher
 from realtime.services.typing import TypingService
 from realtime.session import Session
+from realtime.startup import listen_failure
 from realtime.store.base import Store, StoreUnavailable
 from realtime.timed_broker import TimedBroker
 from realtime.watermark import Watermark
@@ -223,7 +224,11 @@ class Node:
             runner = JsonErrorsRunner(app, handle_signals=False, access_log=None,
                                    shutdown_timeout=1.0, **timeouts)
             await runner.setup()
-            sock = bind(self.config.host, port)
+            try:
+                sock = bind(self.config.host, port)
+            except OSError as exc:
+                setting = "REALTIME_PORT" if app is public else "REALTIME_API_PORT"
+                raise listen_failure(self.config.host, port, setting, exc) from exc
             await web.SockSite(runner, sock, ssl_context=context).start()
             self._runners.append(runner)
             self._sockets.append(sock)

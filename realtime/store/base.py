@@ -43,6 +43,10 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached or did not answer: the caller may retry."""
 
 
+class SchemaBehind(StoreError):
+    """The database's schema is older than this release needs: run the migrations."""
+
+
 class ThreadNotFound(StoreError):
     """The thread does not exist."""
 

@@ -38,6 +38,7 @@ from realtime.store.base import (
     NewMessage,
     NotAMember,
     NotTheSender,
+    SchemaBehind,
     Store,
     StoredMessage,
     StoreError,
@@ -218,7 +219,7 @@ class PostgresStore(Store):
             # A newer schema is accepted: migrations are additive, so nodes of the
             # previous release keep running during a rolling upgrade.
             if version < latest:
-                raise StoreError(
+                raise SchemaBehind(
                     f"schema is at version {version}, this release needs {latest}:"
                     " run `realtime migrate`"
                 )

@@ -4,6 +4,7 @@ prints, for the operations tests."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -77,7 +78,7 @@ async def serving(command: Sequence[str], env: dict[str, str], *,
             async with asyncio.timeout(BOUND):
                 while line := await proc.stdout.readline():
                     served.stdout.append(line.decode())
-                    if line.startswith(b"serving "):
+                    if announces_serving(line.decode()):
                         break
         except BaseException:
             proc.kill()
@@ -85,7 +86,7 @@ async def serving(command: Sequence[str], env: dict[str, str], *,
             await asyncio.gather(*readers)
             raise
         if proc.returncode is None and served.stdout[-1:] and \
-                served.stdout[-1].startswith("serving "):
+                announces_serving(served.stdout[-1]):
             # Keep reading, so that the pipes can never fill and block the node.
             readers.append(asyncio.create_task(_collect(proc.stdout, served.stdout)))
             try:
@@ -99,6 +100,19 @@ async def serving(command: Sequence[str], env: dict[str, str], *,
         await proc.wait()  # it exited before serving
         await asyncio.gather(*readers)
     raise AssertionError("".join(served.stdout + served.stderr))
+
+
+def announces_serving(line: str) -> bool:
+    """Whether ``line`` of a node's stdout says it serves: ``serving ...``, or with JSON
+    logs the same as a JSON object whose ``event`` is ``serving``."""
+    if line.startswith("serving "):
+        return True
+    if not line.startswith("{"):
+        return False
+    try:
+        return bool(json.loads(line).get("event") == "serving")
+    except ValueError:
+        return False
 
 
 def realtime_command(*args: str) -> list[str]:
