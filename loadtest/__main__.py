@@ -18,7 +18,8 @@ import argparse
 import importlib
 import sys
 
-from loadtest.options import add_arguments, from_args
+from loadtest.help_text import HelpFormatter, prog
+from loadtest.options import SCENARIO_NAMES, add_arguments, from_args
 
 _COMMANDS = {
     "cluster": "loadtest.cluster",
@@ -27,6 +28,26 @@ _COMMANDS = {
     "relay": "loadtest.baseline_relay",
     "socketio": "loadtest.socketio_server",
 }
+
+
+COMMANDS_HELP = {
+    "baseline": "the node against the baseline relay and Socket.IO, side by side",
+    "persistence": "appends into PostgreSQL through the store, in-process",
+    "cluster": "run a local cluster of nodes (PostgreSQL, Redis) until stopped",
+    "fault": "a fault (a node killed, Redis or PostgreSQL restarted) under load",
+    "soak": "a long steady run: memory, file descriptors, nothing lost",
+    "relay": "serve the baseline relay",
+    "socketio": "serve the Socket.IO baseline",
+}
+
+
+def commands_help(name: str) -> str:
+    """The epilog of the main help: every command, one line each."""
+    lines = ["commands:",
+             f"  {'SCENARIO':<12} run one of: {', '.join(SCENARIO_NAMES)} (options above)"]
+    lines += [f"  {command:<12} {text}" for command, text in COMMANDS_HELP.items()]
+    lines.append(f"\n`{name} COMMAND --help` shows a command's own options.")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,14 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         from loadtest.scenarios.persistence import main as persistence_main
 
         return persistence_main(argv[1:])
+    name = prog()
     parser = argparse.ArgumentParser(
-        prog="python -m loadtest",
-        description="Drive a realtime node (or the baseline relay) over the wire and "
-                    "report latency, loss and server cost. "
-                    "`python -m loadtest baseline --help`: the node against the relay and "
-                    "Socket.IO; "
-                    "`cluster`, `fault`, `soak --help`: a local cluster, faults under load, "
-                    "a long run; `relay --help`, `socketio --help`: the baselines.")
+        prog=name,
+        formatter_class=HelpFormatter,
+        description="Drive a realtime node (or the baseline relay) over the wire and report\n"
+                    "latency, loss and server cost: run SCENARIO with the options below, or\n"
+                    "one of the other commands.",
+        epilog=commands_help(name))
     add_arguments(parser)
     options = from_args(parser.parse_args(argv))
     try:

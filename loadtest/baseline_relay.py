@@ -22,6 +22,8 @@ import msgspec
 from aiohttp import WSMsgType, web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from loadtest.help_text import prog
+
 __all__ = ["Relay", "main"]
 
 
@@ -129,7 +131,7 @@ async def run(host: str, port: int, ready: asyncio.Event | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.baseline_relay", description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog("relay"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9765)

@@ -27,6 +27,7 @@ from typing import Any, Self
 
 import aiohttp
 
+from loadtest.help_text import prog
 from loadtest.servers import PostgresProcess, RedisProcess, free_port
 from realtime.auth import mint_token
 
@@ -334,7 +335,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest cluster", description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog("cluster"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--log-dir", help="keep the node logs here")

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loadtest import targets
+from loadtest.help_text import prog
 from loadtest.options import TARGETS, Options
 from loadtest.progress import Progress
 from loadtest.report import wide_console, write_json
@@ -220,7 +221,7 @@ def plot_comparison(result: dict[str, Any], path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest baseline", description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog("baseline"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", default="dm,fanout,idle",
                         type=lambda s: [x for x in s.split(",") if x])

@@ -91,7 +91,7 @@ class Options:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every flag of a run."""
-    parser.add_argument("scenario", choices=SCENARIO_NAMES)
+    parser.add_argument("scenario", choices=SCENARIO_NAMES, help="the traffic to offer")
     parser.add_argument("--url", dest="urls", action="append",
                         help="WebSocket URL of a node; repeat for a cluster "
                              "(default ws://127.0.0.1:8765/ws)")
@@ -112,11 +112,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "Socket.IO baseline (--url ws://HOST:PORT/socket.io/)")
     parser.add_argument("--client", choices=("aiohttp", "websockets"), default="aiohttp",
                         help="the generator's WebSocket client")
-    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--connections", type=int, default=100,
+                        help="pairs (dm, typing), members (fanout, reactions), viewers "
+                             "(likes), clients (idle, reconnect)")
     parser.add_argument("--rate", type=float, default=1000.0, help="offered rate per second")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load")
     parser.add_argument("--workers", type=int, default=1, help="generator processes")
-    parser.add_argument("--body-size", type=int, default=64)
+    parser.add_argument("--body-size", type=int, default=64, help="bytes of each message body")
     parser.add_argument("--likers", type=int, default=100, help="likes: connections that like")
     parser.add_argument("--senders", type=int, default=50, help="reconnect: sending clients")
     parser.add_argument("--edits", action="store_true",
@@ -129,7 +131,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", dest="plot_path", help="write PNG plots here")
     parser.add_argument("--step-from", type=float, help="rate stepping: first offered rate")
     parser.add_argument("--step-to", type=float, help="rate stepping: highest offered rate")
-    parser.add_argument("--step-factor", type=float, default=1.5)
+    parser.add_argument("--step-factor", type=float, default=1.5,
+                        help="rate stepping: each step's rate over the previous one's")
     parser.add_argument("--p99-max", type=float, default=50.0,
                         help="rate stepping: highest acceptable p99, ms")
     parser.add_argument("--no-live", dest="live", action="store_false",

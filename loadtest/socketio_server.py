@@ -28,6 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from loadtest.help_text import prog
 from loadtest.servers import RedisProcess, ServerError, free_port
 
 __all__ = ["MIN_NODE", "SOURCE", "SocketIOUnavailable", "cache_root", "check_tools", "command",
@@ -196,7 +197,7 @@ def serve_cluster(folder: Path, nodes: int, host: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest socketio", description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog("socketio"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9766)

@@ -17,8 +17,15 @@ from realtime.devmode import DEV_HOST, DevModeError, check_configured, for_servi
 from realtime.startup import StartupFailure, check_settings, debug_requested, explain
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="realtime", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: ``realtime COMMAND ...``."""
+    parser = argparse.ArgumentParser(
+        prog="realtime",
+        description="A real-time messaging and notification server: run a node, and the "
+                    "commands that go with it.",
+        epilog="`realtime COMMAND --help` shows a command's options; every setting is also "
+               "a REALTIME_* environment variable (docs/configuration.md).")
+    parser.add_argument("--version", action="version", version=f"realtime {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run one node")
@@ -51,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
                       help="print every setting as a Markdown table instead")
     add_flags(show)
 
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     config = Config.load(args=args)
     if args.command == "serve":
@@ -67,6 +79,17 @@ def main(argv: list[str] | None = None) -> int:
         print(settings_markdown(), end="")
         return 0
     return _config(config)
+
+
+def version() -> str:
+    """The installed package's version (``unknown`` when run from a tree not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("realtime-server")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _serve(config: Config, *, debug: bool = False) -> int:

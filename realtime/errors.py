@@ -21,6 +21,19 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 }
 
 
+_CODE_FOR_STATUS: dict[int, ErrorCode] = {
+    status: code for code, status in HTTP_STATUS.items() if code is not ErrorCode.INTERNAL
+}
+
+
+def code_for_status(status: int) -> ErrorCode:
+    """The code of an HTTP error status aiohttp answers by itself (404 for an unknown
+    path, 405 for a method a path has not, ...): ``bad_request`` when none fits."""
+    if status >= 500:
+        return ErrorCode.INTERNAL if status == 500 else ErrorCode.UNAVAILABLE
+    return _CODE_FOR_STATUS.get(status, ErrorCode.BAD_REQUEST)
+
+
 class RequestError(Exception):
     """A request refused with ``code``; ``message`` is safe to show the peer."""
 

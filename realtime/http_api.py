@@ -37,7 +37,7 @@ from protocol.validation import (
 )
 from realtime import metrics
 from realtime.admin_api import AdminApi
-from realtime.errors import HTTP_STATUS, RequestError, unavailable
+from realtime.errors import HTTP_STATUS, RequestError, code_for_status, unavailable
 from realtime.events import NotificationEvent, folded_message
 from realtime.http_schema import (
     MAX_USERS_PER_CALL,
@@ -89,16 +89,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # HTTP refusals raised by aiohttp itself (no route, wrong method, body too large),
 # named with the protocol's codes.
-_CODE_FOR_STATUS: dict[int, ErrorCode] = {
-    401: ErrorCode.UNAUTHORIZED,
-    403: ErrorCode.FORBIDDEN,
-    404: ErrorCode.NOT_FOUND,
-    413: ErrorCode.TOO_LARGE,
-    429: ErrorCode.RATE_LIMITED,
-    503: ErrorCode.UNAVAILABLE,
-}
-
-
 # -- answers and refusals --------------------------------------------------------------
 
 
@@ -131,7 +121,7 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _CODE_FOR_STATUS.get(exc.status, ErrorCode.BAD_REQUEST)
+        code = code_for_status(exc.status)
         return refusal(code, exc.reason.lower(), exc.status)
     except Exception:
         log.exception("%s %s failed", request.method, request.path)

@@ -12,6 +12,7 @@ even read.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -21,10 +22,12 @@ from protocol.cursor import Cursor, parse_cursor
 from protocol.errors import ErrorCode, ProtocolError
 from realtime.auth import AuthError, Identity, bearer_token
 from realtime.demo import add_demo_routes
-from realtime.errors import HTTP_STATUS
+from realtime.errors import HTTP_STATUS, code_for_status
 
 if TYPE_CHECKING:
     from realtime.node import Node
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 Admitted = tuple[web.WebSocketResponse, Identity, Cursor | None]
 """An accepted handshake: its response to prepare, who it is, where it resumes."""
@@ -32,8 +35,12 @@ Admitted = tuple[web.WebSocketResponse, Identity, Cursor | None]
 
 def refuse(code: ErrorCode, message: str) -> web.Response:
     """A plain HTTP refusal with the ``{code, message}`` body every client can read."""
-    return web.json_response({"code": str(code), "message": message},
-                             status=HTTP_STATUS[code])
+    return refuse_with(code, message, HTTP_STATUS[code])
+
+
+def refuse_with(code: ErrorCode, message: str, status: int) -> web.Response:
+    """:func:`refuse` with an HTTP status of its own (405 has no code of its own)."""
+    return web.json_response({"code": str(code), "message": message}, status=status)
 
 
 async def admit(node: Node, request: web.Request) -> web.Response | Admitted:
@@ -82,9 +89,21 @@ async def admit(node: Node, request: web.Request) -> web.Response | Admitted:
     return ws, identity, cursor
 
 
+@web.middleware
+async def json_http_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An unknown path, or a method a path has not, is answered with the JSON
+    ``{code, message}`` body of every other refusal, as the API does."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return refuse_with(code_for_status(exc.status), exc.reason.lower(), exc.status)
+
+
 def make_public_app(node: Node) -> web.Application:
     """The application served on the public port."""
-    app = web.Application()
+    app = web.Application(middlewares=[json_http_errors])
 
     async def websocket(request: web.Request) -> web.StreamResponse:
         admitted = await admit(node, request)

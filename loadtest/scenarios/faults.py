@@ -43,6 +43,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 
 from loadtest.cluster import LocalCluster, NodeProcess
+from loadtest.help_text import prog
 from loadtest.scenarios.fault_traffic import (
     Acked,
     Member,
@@ -377,7 +378,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest fault", description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog("fault"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kind", required=True, choices=KINDS)
     parser.add_argument("--nodes", type=int, default=3)

@@ -28,6 +28,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from loadtest.help_text import prog
 from realtime.store.base import NewMessage, StoreUnavailable
 from realtime.store.migrate import migrate
 from realtime.store.postgres import PostgresStore
@@ -235,7 +236,7 @@ def _print(report: dict[str, Any]) -> None:
 def main(argv: list[str]) -> int:
     """The ``python -m loadtest persistence`` command."""
     parser = argparse.ArgumentParser(
-        prog="python -m loadtest persistence",
+        prog=prog("persistence"),
         description="Append messages into PostgreSQL through the store's group commit, "
         "in this process, and report appends/s, commit latency, batch sizes and CPU "
         "per append.",

@@ -26,6 +26,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.cluster import LocalCluster
+from loadtest.help_text import prog
 from loadtest.options import Options
 from loadtest.runner import run
 
@@ -199,7 +200,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest soak", description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog("soak"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=500.0, help="DMs per second")
