@@ -179,7 +179,12 @@ class Sync(_ClientFrame, tag="sync", kw_only=True):
 
 
 class ListThreads(_ClientFrame, tag="threads", kw_only=True):
-    """Ask for the user's threads; answered by a :class:`ThreadsReply`."""
+    """Ask for a page of the user's threads, newest activity first: up to ``limit``,
+    starting after the thread ``after`` (the last of the previous page); answered by a
+    :class:`ThreadsReply`."""
+
+    limit: Int64 = 50
+    after: str | None = None
 
 
 class Like(_ClientFrame, tag="like", kw_only=True):
@@ -386,9 +391,10 @@ class ThreadEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class ThreadsReply(_ServerFrame, tag="threads", kw_only=True):
-    """Reply to :class:`ListThreads`."""
+    """Reply to :class:`ListThreads`; ``more`` tells whether threads follow this page."""
 
     threads: list[ThreadEntry]
+    more: bool
     id: RequestId | None = None
 
 

@@ -15,8 +15,8 @@ class Limits:
     ``max_meta`` a message's ``meta`` (as encoded JSON). ``rate`` (frames/s) and
     ``burst`` parameterise the per-connection token bucket. ``max_sessions`` counts a
     user's sessions on one node, ``max_queue`` the bytes queued for one connection,
-    ``max_topics`` the topics one connection follows, and ``max_history`` the largest
-    page a ``history`` request gets.
+    ``max_topics`` the topics one connection follows, ``max_history`` the largest
+    page a ``history`` request gets, ``max_threads`` the largest page of ``threads``.
     """
 
     max_frame: int = 65536
@@ -28,6 +28,7 @@ class Limits:
     max_queue: int = 1048576
     max_topics: int = 100
     max_history: int = 200
+    max_threads: int = 200
 
     def as_welcome(self) -> dict[str, int | float]:
         """Return the limits announced in the ``welcome`` frame."""

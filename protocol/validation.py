@@ -385,6 +385,16 @@ def _validate_history(frame: History, limits: Limits) -> History:
     return frame
 
 
+def _validate_threads(frame: ListThreads, limits: Limits) -> ListThreads:
+    if frame.after is not None:
+        _check_thread(frame, frame.after)
+    if frame.limit < 1:
+        raise _bad(frame, "limit must be >= 1")
+    if frame.limit > limits.max_threads:
+        return msgspec.structs.replace(frame, limit=limits.max_threads)
+    return frame
+
+
 def _validate_sync(frame: Sync, limits: Limits) -> Sync:
     if frame.cursor is not None:
         parse_cursor(frame.cursor, frame.id)
@@ -425,7 +435,7 @@ _RULES: Final[dict[type, Callable[[Any, Limits], Any]]] = {
     Read: _validate_read,
     History: _validate_history,
     Sync: _validate_sync,
-    ListThreads: _no_rules,
+    ListThreads: _validate_threads,
     Like: _validate_like,
     Subscribe: _validate_topic,
     Unsubscribe: _validate_topic,

@@ -80,6 +80,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("limit_burst", int, _LIMITS.burst, "frames a connection may send at once"),
     Setting("limit_sessions", int, _LIMITS.max_sessions, "sessions per user on one node"),
     Setting("limit_queue", int, _LIMITS.max_queue, "bytes queued per connection before 1013"),
+    Setting("limit_new_dms", int, 30,
+            "new direct threads a user may start per minute on one node (past it: "
+            "rate_limited)"),
     Setting("limit_connections", int, 20000, "connections per node (past it: HTTP 503)"),
     Setting("limit_handshakes", float, 0.0,
             "WebSocket handshakes per second per client address (0: no limit; past it: 429)"),
@@ -164,6 +167,7 @@ class Config:
     limit_burst: int = _LIMITS.burst
     limit_sessions: int = _LIMITS.max_sessions
     limit_queue: int = _LIMITS.max_queue
+    limit_new_dms: int = 30
     limit_connections: int = 20000
     limit_handshakes: float = 0.0
     limit_handshake_burst: int = 20

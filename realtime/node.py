@@ -155,7 +155,8 @@ class Node:
         self.hub = Hub(self.broker, on_reset=self._broker_reset)
         self.presence = make_presence(config)
         publisher = Publisher(TimedBroker(self.broker))
-        messaging = MessagingService(self.store, publisher)
+        messaging = MessagingService(self.store, publisher,
+                                     new_dms_per_minute=config.limit_new_dms)
         self.services = Services(
             publisher=publisher,
             messaging=messaging,

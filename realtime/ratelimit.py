@@ -6,7 +6,9 @@ instants in tests), so the bucket never reads time itself.
 
 from __future__ import annotations
 
-__all__ = ["TokenBucket"]
+from collections import OrderedDict
+
+__all__ = ["KeyedBuckets", "TokenBucket"]
 
 
 class TokenBucket:
@@ -48,3 +50,32 @@ class TokenBucket:
             self._tokens -= n
             return True
         return False
+
+
+class KeyedBuckets:
+    """One :class:`TokenBucket` per key (a user), made on the key's first take.
+
+    At most ``max_keys`` buckets are kept, the least recently used forgotten first: a
+    forgotten key starts again with a full bucket, which bounds memory at the cost of
+    letting a key that was quiet that long burst once more.
+    """
+
+    __slots__ = ("_buckets", "_burst", "_max_keys", "_rate")
+
+    def __init__(self, rate: float, burst: int, *, max_keys: int = 100_000) -> None:
+        TokenBucket(rate, burst, 0.0)  # the same checks of rate and burst
+        self._rate = rate
+        self._burst = burst
+        self._max_keys = max_keys
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def take(self, key: str, now: float) -> bool:
+        """Spend one unit of ``key``'s bucket at instant ``now``, as :meth:`TokenBucket.take`."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self._rate, self._burst, now)
+            if len(self._buckets) > self._max_keys:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+        return bucket.take(now)

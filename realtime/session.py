@@ -61,6 +61,7 @@ from realtime.events import Delivery, LikesCount, PresenceChange, folded_message
 from realtime.feed import Feed, State, replay_page
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
+from realtime.replies import fitted
 from realtime.send_queue import SendQueue
 from realtime.services import Services
 from realtime.store.base import Appended, Changed, StoreUnavailable, Thread
@@ -476,18 +477,33 @@ class Session:
     async def _on_history(self, frame: History) -> None:
         page = await self._messaging.history(self.user, frame.thread, frame.before, frame.limit)
         messages = [folded_message(m, self.user) for m in page.messages]
-        self.send(HistoryReply(id=frame.id, thread=frame.thread, messages=messages,
-                               more=page.more))
+        total = len(messages)
+
+        def encode(n: int) -> bytes:
+            # The newest n: the client goes on with ``before`` the first one it got.
+            return self.codec.encode_server(HistoryReply(
+                id=frame.id, thread=frame.thread, messages=messages[total - n:],
+                more=page.more or n < total))
+
+        data, _ = fitted(encode, total, self._limits.max_queue)
+        self.queue.put(data)
 
     async def _on_threads(self, frame: ListThreads) -> None:
-        summaries = await self._messaging.list_threads(self.user)
+        summaries, more = await self._messaging.list_threads(self.user, limit=frame.limit,
+                                                             after=frame.after)
         entries = [
             ThreadEntry(thread=s.thread.id, members=list(s.thread.members),
                         last=None if s.last is None else folded_message(s.last, self.user),
                         unread=s.unread, title=s.thread.title)
             for s in summaries
         ]
-        self.send(ThreadsReply(id=frame.id, threads=entries))
+
+        def encode(n: int) -> bytes:
+            return self.codec.encode_server(ThreadsReply(
+                id=frame.id, threads=entries[:n], more=more or n < len(entries)))
+
+        data, _ = fitted(encode, len(entries), self._limits.max_queue)
+        self.queue.put(data)
 
     async def _on_sync(self, frame: Sync) -> None:
         if frame.cursor is None:

@@ -330,9 +330,11 @@ class Client:
         """Return the newest ``limit`` messages of ``thread`` older than ``before``."""
         return await self._call(History(thread=thread, before=before, limit=limit), HistoryReply)
 
-    async def threads(self) -> ThreadsReply:
-        """Return the user's threads with their last message and unread count."""
-        return await self._call(ListThreads(), ThreadsReply)
+    async def threads(self, *, limit: int = 50, after: str | None = None) -> ThreadsReply:
+        """Return a page of the user's threads (newest activity first) with their last
+        message and unread count; ``more`` says whether another page follows ``after``
+        the last one."""
+        return await self._call(ListThreads(limit=limit, after=after), ThreadsReply)
 
     async def like(self, post: str, on: bool = True) -> Ack:
         """Like (or unlike) ``post``; the ack carries the new count."""

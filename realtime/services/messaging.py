@@ -22,6 +22,7 @@ from protocol.errors import ErrorCode
 from realtime import fault_injection, metrics
 from realtime.errors import RequestError, forbidden_thread, unavailable
 from realtime.events import Event, ReceiptEvent, event_of
+from realtime.ratelimit import KeyedBuckets
 from realtime.services.publisher import Publisher
 from realtime.services.push import PushService
 from realtime.store.base import (
@@ -93,14 +94,22 @@ class ThreadCache:
         self._entries.pop(thread_id, None)
 
 
+NEW_DMS = 30
+"""New DM threads a user may start per minute on one node, by default."""
+
+
 class MessagingService:
     """What sessions and the HTTP API do with threads and messages."""
 
     def __init__(self, store: Store, publisher: Publisher, *,
-                 clock: Callable[[], int] = now_ms) -> None:
+                 clock: Callable[[], int] = now_ms, new_dms_per_minute: int = NEW_DMS,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self._publisher = publisher
         self._clock = clock
+        # Any user id names a DM, so a client could otherwise make threads without end.
+        self._new_dms = KeyedBuckets(new_dms_per_minute / 60, max(1, new_dms_per_minute))
+        self._monotonic = monotonic
         self.threads = ThreadCache(store)
         self.push: PushService | None = None
         """Set by the node when push is on: offline members get a push of each message."""
@@ -116,9 +125,15 @@ class MessagingService:
         try:
             if to is not None:
                 # Every send with `to` names its DM: created once, then served from memory.
-                found = self.threads.peek(dm_thread_id(user, to))
+                dm = dm_thread_id(user, to)
+                found = self.threads.peek(dm)
                 if found is None:
-                    found = await self.store.ensure_dm(user, to)
+                    found = await self.store.get_thread(dm)
+                    if found is None:
+                        if not self._new_dms.take(user, self._monotonic()):
+                            raise RequestError(ErrorCode.RATE_LIMITED,
+                                               "too many new direct threads, slow down")
+                        found = await self.store.ensure_dm(user, to)
                     self.threads.put(found)
                 return found
             assert thread is not None
@@ -149,8 +164,22 @@ class MessagingService:
         self.threads.put(thread)
         return thread
 
-    async def list_threads(self, user: str) -> list[ThreadSummary]:
-        return await self._guard(self.store.threads_of(user))
+    async def list_threads(self, user: str, *, limit: int,
+                           after: str | None = None) -> tuple[list[ThreadSummary], bool]:
+        """A page of ``user``'s threads, newest activity first: up to ``limit`` of them,
+        starting after the thread ``after`` (none: from the first), and whether more
+        follow. A thread that got a message since the previous page moved to the front
+        and is not in the later ones: its message reached the client live."""
+        summaries = await self._guard(self.store.threads_of(user))
+        start = 0
+        if after is not None:
+            ids = [s.thread.id for s in summaries]
+            if after not in ids:
+                raise RequestError(ErrorCode.BAD_REQUEST,
+                                   "after names none of your threads")
+            start = ids.index(after) + 1
+        page = summaries[start:start + limit]
+        return page, start + limit < len(summaries)
 
     # -- messages --------------------------------------------------------------------
 

@@ -259,10 +259,19 @@ export class RealtimeClient extends EventTarget {
     return this.request(frame);
   }
 
-  /** The user's threads: resolves with [{thread, members, last, unread, title?}]. */
+  /** The user's threads: resolves with [{thread, members, last, unread, title?}],
+   *  asking for page after page until the server says no more follow. */
   async threads() {
-    const reply = await this.request({ type: 'threads' });
-    return reply.threads;
+    const all = [];
+    let after;
+    for (;;) {
+      const frame = { type: 'threads', limit: 200 };
+      if (after !== undefined) frame.after = after;
+      const reply = await this.request(frame);
+      all.push(...reply.threads);
+      if (!reply.more || reply.threads.length === 0) return all;
+      after = reply.threads[reply.threads.length - 1].thread;
+    }
   }
 
   /** Like (`on`) or unlike `post`; resolves with `ack` {post, count}. */

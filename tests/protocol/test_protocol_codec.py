@@ -255,12 +255,14 @@ def test_presence_encodes_last_seen_even_when_null(codec: Codec) -> None:
 @pytest.mark.parametrize("codec", CODECS)
 def test_thread_entry_encodes_last_even_when_null_and_omits_title(codec: Codec) -> None:
     reply = ThreadsReply(
-        threads=[ThreadEntry(thread="t", members=["a", "b"], last=None, unread=0)], id=1
+        threads=[ThreadEntry(thread="t", members=["a", "b"], last=None, unread=0)], more=False,
+        id=1,
     )
     encoded = plain(codec, codec.encode_server(reply))
     assert encoded == {
         "type": "threads",
         "threads": [{"thread": "t", "members": ["a", "b"], "last": None, "unread": 0}],
+        "more": False,
         "id": 1,
     }
 

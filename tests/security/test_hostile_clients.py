@@ -1,15 +1,19 @@
 """Hostile clients on the wire: a client that stops reading, even in the middle of a
-replay, is let go within the keepalive window, and what its session holds for it stays
-within the connection's byte limit."""
+replay, is let go within the keepalive window; what its session holds for it, and every
+reply it asks for, stays within the connection's byte limit; tokens cannot live for
+ever; and a client cannot make threads without end."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -20,8 +24,8 @@ from realtime.auth import MAX_TOKEN_LIFETIME
 from realtime.feed import MESSAGE_OVERHEAD, replay_page
 from realtime.node import Node
 from realtime.session import Session
-from tests.fixtures.node import JWT_SECRET, NodeFactory
-from tests.fixtures.wire import refusal, wire
+from tests.fixtures.node import API_KEY, JWT_SECRET, NodeFactory
+from tests.fixtures.wire import Wire, refusal, wire
 
 BOUND = 10.0
 """Longest wait for anything: it only bounds a failing test."""
@@ -128,3 +132,97 @@ async def test_refresh_with_a_token_past_the_longest_lifetime_changes_nothing(
         exp = int(time.time()) + MAX_TOKEN_LIFETIME - 60
         reply = await alice.request({"type": "refresh", "token": token_with_exp(exp)})
         assert reply == {"type": "ack", "id": reply["id"], "exp": exp * 1000}
+
+
+# -- replies within the byte limit -------------------------------------------------------
+
+
+async def threads_page(w: Wire, **fields: object) -> tuple[dict[str, Any], int]:
+    """A ``threads`` reply and its size on the wire."""
+    await w.send({"type": "threads", "id": "t", **fields})
+    while True:
+        raw = await asyncio.wait_for(w.ws.recv(), BOUND)
+        frame = json.loads(raw)
+        if frame.get("id") == "t":
+            return frame, len(raw.encode() if isinstance(raw, str) else raw)
+
+
+async def test_threads_come_in_pages_that_say_whether_more_follow(node: Node) -> None:
+    for i in range(7):
+        await node.messaging.create_group(["alice", f"u{i}"], f"group {i}")
+    async with wire(node, "alice") as alice:
+        seen: list[str] = []
+        page, _ = await threads_page(alice, limit=3)
+        while True:
+            assert page["type"] == "threads"
+            seen += [t["thread"] for t in page["threads"]]
+            if not page["more"]:
+                break
+            assert len(page["threads"]) == 3
+            page, _ = await threads_page(alice, limit=3, after=seen[-1])
+        assert len(seen) == len(set(seen)) == 7
+        everything, _ = await threads_page(alice)  # the default page holds 50
+        assert [t["thread"] for t in everything["threads"]] == seen
+        assert everything["more"] is False
+        unknown, _ = await threads_page(alice, after="dm:nobody:else")
+        assert unknown["type"] == "error" and unknown["code"] == "bad_request"
+
+
+async def test_a_threads_reply_never_passes_the_connections_byte_limit(
+        node_factory: NodeFactory) -> None:
+    node = await node_factory(limit_queue=LIMIT)
+    for i in range(10):
+        group = await node.messaging.create_group(["alice", f"u{i}"], None)
+        await node.messaging.append_soon(group, f"u{i}", BODY, cid=f"c{i}")
+    async with wire(node, "alice") as alice:
+        page, size = await threads_page(alice)
+        assert size <= LIMIT
+        assert page["more"] is True and 0 < len(page["threads"]) < 10
+        rest, size = await threads_page(alice, after=page["threads"][-1]["thread"])
+        assert size <= LIMIT
+        assert len(page["threads"]) + len(rest["threads"]) <= 10
+
+
+async def test_a_history_reply_never_passes_the_connections_byte_limit(
+        node_factory: NodeFactory) -> None:
+    node = await node_factory(limit_queue=LIMIT)
+    thread = await backlog(node, ["bob", "alice"], 10)
+    async with wire(node, "alice") as alice:
+        await alice.send({"type": "history", "id": "h", "thread": thread, "limit": 10})
+        while True:
+            raw = await asyncio.wait_for(alice.ws.recv(), BOUND)
+            reply = json.loads(raw)
+            if reply.get("id") == "h":
+                break
+        assert len(raw.encode() if isinstance(raw, str) else raw) <= LIMIT
+        seqs = [m["seq"] for m in reply["messages"]]
+        assert reply["more"] is True and seqs == list(range(11 - len(seqs), 11))
+
+
+async def test_a_frame_larger_than_the_byte_limit_is_not_written_even_to_an_idle_queue(
+        node_factory: NodeFactory) -> None:
+    node = await node_factory(limit_queue=2048)
+    async with wire(node, "alice") as alice, aiohttp.ClientSession(
+            node.api_url, headers={"X-API-Key": API_KEY}) as api:
+        async with api.post("/v1/notify", json={"users": ["alice"],
+                                                "data": {"pad": "x" * 3000}}) as response:
+            assert response.status == 200
+        assert await alice.closed() == 1013
+        assert not [f for f in alice.received if f["type"] == "notification"]
+
+
+async def test_new_direct_threads_are_rate_limited_per_user(
+        node_factory: NodeFactory) -> None:
+    node = await node_factory(limit_new_dms=3, limit_rate=1000.0, limit_burst=1000)
+    async with wire(node, "mallory") as mallory:
+        answers = [await mallory.request({"type": "send", "to": f"victim{i}", "cid": f"c{i}",
+                                          "body": "hi"}) for i in range(5)]
+        assert [a["type"] for a in answers[:3]] == ["ack"] * 3
+        assert [(a["type"], a["code"]) for a in answers[3:]] == [("error", "rate_limited")] * 2
+        # An existing DM is not a new one: sending there goes on.
+        again = await mallory.request({"type": "send", "to": "victim0", "cid": "again",
+                                       "body": "hi"})
+        assert again["type"] == "ack"
+    async with wire(node, "trudy") as trudy:  # the limit is per user
+        ack = await trudy.request({"type": "send", "to": "victim9", "cid": "t", "body": "hi"})
+        assert ack["type"] == "ack"
