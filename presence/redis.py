@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 INDEX = "rt:presence:leases"
 
+KEY_TTL = 86_400.0
+"""Seconds a user's set of sessions outlives its last join or renewal (or three leases,
+if longer): see the comment on the scripts."""
+
 POOL_CONNECTIONS = 50
 """Connections to Redis a node's presence uses at most; further commands wait."""
 POOL_TIMEOUT = 5.0
@@ -37,7 +41,11 @@ CLOSE_TIMEOUT = 2.0
 """Seconds closing the connections may take before they are dropped."""
 
 # The sets also expire as keys (relative, by Redis's own clock) so that nothing is left
-# behind if every node stops; leases are decided by the scores alone.
+# behind if every node stops; leases are decided by the scores alone. A set must outlive
+# its leases long enough for a sweeper to see them expired: a user whose set vanished
+# first would never be reported offline, and their last_seen never stored. So a set
+# lives KEY_TTL past its last join or renewal: a cluster down for less than that still
+# reports, once back, everyone whose node crashed.
 
 # KEYS[1] user set; ARGV: now, lease end, session, key ttl ms. 1 when the user came online.
 _JOIN = """
@@ -225,7 +233,7 @@ class RedisPresence(Presence):
 
     @property
     def _key_ttl(self) -> int:
-        return int(self.ttl * 3000)
+        return int(max(self.ttl * 3, KEY_TTL) * 1000)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)

@@ -52,8 +52,3 @@ async def test_the_api_reports_the_same_last_seen_as_the_frame(node_on_each_stor
         gone = await bob.next_event(Presence)
         reported = await presence_of(node, "ann")
     assert reported == {"user": "ann", "online": False, "last_seen": gone.last_seen}
-
-
-async def test_last_seen_survives_a_restart_of_the_node(database_url: str, node_factory,
-                                                         tmp_path) -> None:
-    ...

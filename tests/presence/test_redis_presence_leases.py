@@ -87,3 +87,22 @@ async def test_two_nodes_share_one_view(nodes: tuple[RedisPresence, RedisPresenc
     assert await first.leave("ann", "s1") is False
     assert await second.online(["ann"]) == {"ann"}
     assert await second.leave("ann", "s2") is True
+
+
+async def test_a_users_sessions_outlive_a_cluster_outage_of_a_day(
+    nodes: tuple[RedisPresence, RedisPresence], redis_url: str,
+) -> None:
+    # Were the set to expire before a sweeper saw the lease run out (every node down),
+    # the user would never be reported offline and their last_seen never stored.
+    from redis.asyncio import Redis
+
+    from presence.redis import KEY_TTL, user_key
+
+    node, _ = nodes
+    await node.join("ann", "s1")
+    client = Redis.from_url(redis_url)
+    try:
+        remaining = await client.pttl(user_key("ann"))
+    finally:
+        await client.aclose()
+    assert remaining > (KEY_TTL - 60) * 1000
