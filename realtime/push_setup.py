@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 OWED_SWEEP = 5.0
 """Seconds between two looks for owed pushes nobody discharged (see :meth:`Push.recover`)."""
+OWED_PAGE = 100
+"""Owed pushes read at a time; at most ten pages per sweep, so that records whose
+discharge keeps failing (presence or the store down) cannot keep a sweep busy."""
 OWED_GRACE_MS = 5_000
 """Age of a message before another node's recovery may decide its push: the sending node
 decides in milliseconds; racing it would only check presence earlier."""
@@ -68,8 +71,9 @@ class Push:
         while True:
             try:
                 until = int(time.time() * 1000) - OWED_GRACE_MS
-                while await self.service.recover(until) > 0:
-                    pass
+                for _ in range(10):
+                    if await self.service.recover(until, OWED_PAGE) < OWED_PAGE:
+                        break
             except Exception as exc:
                 log.warning("push: owed pushes not recovered this time: %s", exc)
             await asyncio.sleep(OWED_SWEEP)
