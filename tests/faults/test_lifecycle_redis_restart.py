@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from protocol.frames import Message, ServerFrame, Update
-from realtime_client import Client
+from protocol.frames import Ack, Message, ServerFrame, Update, Welcome
+from realtime_client import Client, ClientError
 from tests.fixtures.cluster import ClusterFactory, NodeProcess
 from tests.fixtures.servers import RedisServer
 
@@ -24,12 +24,30 @@ class WireRecorder(Client):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.wire: list[Message | Update] = []
         self.arrived = asyncio.Event()
+        self.welcomed = asyncio.Event()
 
     def _dispatch(self, frame: ServerFrame) -> None:
         if isinstance(frame, Message | Update):
             self.wire.append(frame)
             self.arrived.set()
+        elif isinstance(frame, Welcome):
+            self.welcomed.set()
         super()._dispatch(frame)
+
+    async def send_once_connected(self, body: str, thread: str) -> Ack:
+        """Send ``body``, and if the node closed the connection (it closes every session
+        with 1013 when its broker comes back), send again on the next connection with the
+        same ``cid``, which can never store it twice."""
+        cid = f"{body}-once"
+        async with asyncio.timeout(WAIT):
+            while True:
+                self.welcomed.clear()
+                try:
+                    return await self.send(body, thread=thread, cid=cid)
+                except ClientError as exc:
+                    if exc.code != "unavailable":
+                        raise
+                await self.welcomed.wait()
 
     async def until(self, seqs: set[int]) -> None:
         async with asyncio.timeout(WAIT):
@@ -70,7 +88,7 @@ async def test_changes_acked_while_redis_is_down_reach_the_other_node_once(
         reacted = await ann.react(thread, first.seq, "🔥")
         await asyncio.to_thread(redis_server.start)
         await asyncio.gather(*(readiness(n, True) for n in cluster))
-        after = await ann.send("after", thread=thread)
+        after = await ann.send_once_connected("after", thread)
         owed = {first.seq, edited.seq, reacted.seq, after.seq}
         assert None not in owed
         await ben.until(owed)  # type: ignore[arg-type]
