@@ -93,10 +93,12 @@ def version() -> str:
 
 
 def _serve(config: Config, *, debug: bool = False) -> int:
+    # From the first line on, what is printed has the log's format.
+    logs.use_json_console(config.log_format == "json")
     try:
         config = for_serving(config)
     except DevModeError as exc:
-        print(f"realtime serve: {exc}", file=sys.stderr)
+        _refused(f"realtime serve: {exc}")
         return 2
     # Chosen here rather than by the node, so that every log line names it.
     config = config.replace(node_id=config.node_id or "node-" + secrets.token_hex(4))
@@ -108,7 +110,7 @@ def _serve(config: Config, *, debug: bool = False) -> int:
         print(f"realtime serve: {exc}", file=sys.stderr)
         return 2
     if bool(config.tls_cert) != bool(config.tls_key):
-        print("realtime serve: --tls-cert and --tls-key go together", file=sys.stderr)
+        _refused("realtime serve: --tls-cert and --tls-key go together")
         return 2
     log = logging.getLogger("realtime")
     if config.dev_mode:
@@ -143,6 +145,11 @@ def _serve(config: Config, *, debug: bool = False) -> int:
             raise
         return _failed(explained)
     return 0
+
+
+def _refused(line: str) -> None:
+    """A setting ``serve`` refuses: one line on stderr (JSON when the log is)."""
+    logs.console(line, stream=sys.stderr, level="error", event="refused")
 
 
 def _failed(failure: StartupFailure) -> int:

@@ -143,6 +143,12 @@ def configure(level: str = "info", fmt: str = "text", *, secrets: Iterable[str] 
     root.setLevel(level.upper())
 
 
+def use_json_console(json_lines: bool) -> None:
+    """Make :func:`console` write JSON (or text) before :func:`configure` is called."""
+    global _json_console
+    _json_console = json_lines
+
+
 def console(text: str, *, stream: TextIO | None = None, level: str = "info",
             **fields: Any) -> None:
     """Write a line for whoever runs the node (stdout unless ``stream``): ``text`` as it

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.ops.served import environment, realtime_command, serving
+from tests.ops.served import environment, realtime_command, run, serving
 
 
 async def test_every_line_of_a_json_logging_node_is_json(tmp_path: Path) -> None:
@@ -32,3 +32,14 @@ async def test_the_last_line_of_a_stopped_node_says_so(tmp_path: Path) -> None:
     last = json.loads(served.stderr[-1])
     assert last["msg"].startswith("stopped: node ops-node-7")
     assert last["level"] == "info"
+
+
+async def test_a_refused_setting_is_one_json_line(tmp_path: Path) -> None:
+    env = environment(tmp_path / "data", log_format="json")
+    del env["REALTIME_JWT_SECRET"]  # a key without a secret is refused
+    code, out, err = await run(realtime_command("serve"), env)
+    [line] = err.strip().splitlines()
+    record = json.loads(line)
+    assert (code, out) == (2, "")
+    assert (record["level"], record["event"]) == ("error", "refused")
+    assert "REALTIME_JWT_SECRET" in record["msg"]
