@@ -14,7 +14,7 @@ from typing import Protocol
 import msgspec
 
 from realtime.broker.base import Broker
-from realtime.broker.channels import topic_channel, user_channel
+from realtime.broker.channels import THREADS_CHANNEL, topic_channel, user_channel
 from realtime.events import Delivery, decode_event
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,11 @@ class LocalSession(Protocol):
 class Hub:
     """Local sessions by user; implements the broker's handler."""
 
-    def __init__(self, broker: Broker, *, on_reset: Callable[[], None] | None = None) -> None:
+    def __init__(self, broker: Broker, *, on_reset: Callable[[], None] | None = None,
+                 on_thread_changed: Callable[[str], None] | None = None) -> None:
         self._broker = broker
         self._on_reset = on_reset
+        self._on_thread_changed = on_thread_changed
         # A user's sessions in a list, not a set: almost always one or two, and a list is
         # a quarter of a set's size, which counts with tens of thousands of connections.
         self._by_user: dict[str, list[LocalSession]] = {}
@@ -124,6 +126,8 @@ class Hub:
     def publication(self, channel: str, data: bytes) -> None:
         sessions = self._by_channel.get(channel)
         if not sessions:
+            if channel == THREADS_CHANNEL and self._on_thread_changed is not None:
+                self._on_thread_changed(data.decode(errors="replace"))
             return
         delivery = self._decode(data)
         if delivery is None:

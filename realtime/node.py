@@ -29,6 +29,7 @@ from realtime import logs
 from realtime.admission import Admission
 from realtime.auth import Identity, TokenVerifier, mint_token
 from realtime.broker.base import Broker, BrokerUnavailable
+from realtime.broker.channels import THREADS_CHANNEL
 from realtime.broker.memory import MemoryBroker
 from realtime.config import Config
 from realtime.directory.base import Directory, SessionRecord
@@ -152,11 +153,13 @@ class Node:
                                       issuer=provider.issuer, audience=provider.audience,
                                       keys=self.jwks)
         self.admission = make_admission(config)
-        self.hub = Hub(self.broker, on_reset=self._broker_reset)
+        self.hub = Hub(self.broker, on_reset=self._broker_reset,
+                       on_thread_changed=self._thread_changed)
         self.presence = make_presence(config)
         publisher = Publisher(TimedBroker(self.broker))
         messaging = MessagingService(self.store, publisher,
-                                     new_dms_per_minute=config.limit_new_dms)
+                                     new_dms_per_minute=config.limit_new_dms,
+                                     cache_trusted=self._broker_connected)
         self.services = Services(
             publisher=publisher,
             messaging=messaging,
@@ -198,6 +201,7 @@ class Node:
         if self.jwks is not None:
             await self.jwks.start()
         await self.broker.start(self.hub)
+        await self.broker.subscribe(THREADS_CHANNEL)
         await self.presence.start()
         await self.services.publisher.start()
         await self.services.likes.start()
@@ -450,7 +454,16 @@ class Node:
             data = event.data
             await self.push.service.like(owner, data["post"], data["user"], data["count"])
 
+    def _thread_changed(self, thread: str) -> None:
+        self.messaging.threads.forget(thread)
+
+    def _broker_connected(self) -> bool:
+        # While a subscription connection is down, membership changes made on other
+        # nodes go unheard: the thread cache then defers to the store.
+        return not getattr(self.broker, "connections_down", 0)
+
     def _broker_reset(self) -> None:
+        self.messaging.threads.clear()
         # Publications may have been lost while the broker was away: every session
         # reconnects and syncs from the store, which has them all.
         for session in list(self._sessions):

@@ -19,3 +19,8 @@ def topic_channel(topic: str) -> str:
     """The channel of a followed topic (``post:<id>``, ``presence:<user>``)."""
     return f"{_TOPIC}{topic}}}"
 
+
+
+THREADS_CHANNEL = "rt:{threads}"
+"""Every node subscribes it: the id of a thread whose members changed, so that each node
+drops the thread from its cache at once (see ``MessagingService.change_members``)."""

@@ -55,14 +55,18 @@ def now_ms() -> int:
 class ThreadCache:
     """Threads with their members, read through from the store.
 
-    Membership is checked on every send, so it must not cost a query each time.
-    Entries live for ``ttl`` seconds (bounding staleness when another node changes
-    members) and are dropped at once when this node changes them.
+    Membership is checked on every send, so it must not cost a query each time. A
+    change of members, on any node, drops the thread from every node's cache at once
+    (through the broker: :meth:`forget`); entries also live at most ``ttl`` seconds.
+    While ``trusted()`` is false (the broker is down, so changes made on other nodes
+    cannot be heard) every lookup but a DM's goes to the store.
     """
 
     def __init__(self, store: Store, *, size: int = 50_000, ttl: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 trusted: Callable[[], bool] = lambda: True) -> None:
         self._store = store
+        self._trusted = trusted
         self._size = size
         self._ttl = ttl
         self._clock = clock
@@ -71,7 +75,8 @@ class ThreadCache:
     def peek(self, thread_id: str) -> Thread | None:
         """The cached thread, if fresh. A DM's members are fixed by its id: never stale."""
         entry = self._entries.get(thread_id)
-        if entry is not None and (entry[0] > self._clock() or entry[1].kind == "dm"):
+        if entry is not None and (entry[1].kind == "dm" or (
+                entry[0] > self._clock() and self._trusted())):
             return entry[1]
         return None
 
@@ -93,6 +98,10 @@ class ThreadCache:
     def forget(self, thread_id: str) -> None:
         self._entries.pop(thread_id, None)
 
+    def clear(self) -> None:
+        """Forget every thread (the broker was lost: changes may have gone unheard)."""
+        self._entries.clear()
+
 
 NEW_DMS = 30
 """New DM threads a user may start per minute on one node, by default."""
@@ -103,14 +112,15 @@ class MessagingService:
 
     def __init__(self, store: Store, publisher: Publisher, *,
                  clock: Callable[[], int] = now_ms, new_dms_per_minute: int = NEW_DMS,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 cache_trusted: Callable[[], bool] = lambda: True) -> None:
         self.store = store
         self._publisher = publisher
         self._clock = clock
         # Any user id names a DM, so a client could otherwise make threads without end.
         self._new_dms = KeyedBuckets(new_dms_per_minute / 60, max(1, new_dms_per_minute))
         self._monotonic = monotonic
-        self.threads = ThreadCache(store)
+        self.threads = ThreadCache(store, trusted=cache_trusted)
         self.push: PushService | None = None
         """Set by the node when push is on: offline members get a push of each message."""
         self.message_sent: Callable[[str, Thread], Awaitable[None]] | None = None
@@ -162,6 +172,8 @@ class MessagingService:
         self.threads.forget(thread_id)
         thread = await self._guard(self.store.change_members(thread_id, add, remove))
         self.threads.put(thread)
+        # Committed: every other node drops the thread now, not when its cache expires.
+        await self._publisher.thread_changed(thread_id)
         return thread
 
     async def list_threads(self, user: str, *, limit: int,

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from realtime.broker.base import Broker, BrokerUnavailable
-from realtime.broker.channels import topic_channel, user_channel
+from realtime.broker.channels import THREADS_CHANNEL, topic_channel, user_channel
 from realtime.events import Event, MessageEvent, NotificationEvent, ReceiptEvent, encode_event
 
 log = logging.getLogger(__name__)
@@ -62,20 +62,29 @@ class Publisher:
         """Publish ``event`` to the followers of ``topic``."""
         return await self._publish([topic_channel(topic)], event)
 
+    async def thread_changed(self, thread: str) -> bool:
+        """Tell every node that the members of ``thread`` changed; False when the broker
+        refused it (it is retried: meanwhile nodes that lost the broker trust no cache)."""
+        return await self._send([THREADS_CHANNEL], thread.encode(), owed=True,
+                                what="membership change")
+
     async def _publish(self, channels: list[str], event: Event) -> bool:
         if not channels:
             return True
-        data = encode_event(event)
+        return await self._send(channels, encode_event(event), owed=isinstance(event, _OWED),
+                                what=type(event).__name__)
+
+    async def _send(self, channels: list[str], data: bytes, *, owed: bool, what: str) -> bool:
         try:
             await self._broker.publish(channels, data)
         except BrokerUnavailable:
             self.failures += 1
-            if isinstance(event, _OWED) and self._task is not None:
+            if owed and self._task is not None:
                 self._retries.append((channels, data, 0))
                 self._wakeup.set()
             else:
-                log.warning("broker unavailable: a %s for %d channels is dropped",
-                            type(event).__name__, len(channels))
+                log.warning("broker unavailable: a %s for %d channels is dropped", what,
+                            len(channels))
             return False
         return True
 
