@@ -66,6 +66,16 @@ class Cursor:
         mark = self._by_thread.get(thread)
         return mark is not None and seq <= mark.seq
 
+    def clamped(self, head: int) -> Cursor:
+        """This cursor, or as much of it as lies at or below ``head`` ("now"): a cursor
+        from beyond now (made up, or from a store since restored) is not kept, or the
+        client would skip every message up to it."""
+        if self.base > head:
+            return Cursor(head)
+        if all(m.pos <= head for m in self.marks):
+            return self
+        return Cursor(self.base, tuple(m for m in self.marks if m.pos <= head))
+
     @property
     def high(self) -> int:
         """The largest position this cursor names."""

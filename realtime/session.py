@@ -143,7 +143,7 @@ class Session:
             self.send(Welcome(user=self.user, session=self.id, node=self._node_id,
                               cursor=format_cursor(head), limits=self._limits.as_welcome()))
             if cursor is not None:
-                await self.feed.replay(cursor, request_id=None)
+                await self.feed.replay(cursor.clamped(head), request_id=None)
                 self._silent = 0  # the client read the replay: it starts afresh, live
             # The read loop is inline, not a method: one coroutine frame less for each of
             # tens of thousands of idle connections.
@@ -511,7 +511,10 @@ class Session:
             head = await self._messaging.head()
             self.send(Synced(id=frame.id, cursor=format_cursor(head)))
             return
-        await self.feed.replay(parse_cursor(frame.cursor, frame.id), request_id=frame.id)
+        cursor = parse_cursor(frame.cursor, frame.id)
+        # A cursor beyond "now" is taken as "now" (see Cursor.clamped).
+        cursor = cursor.clamped(await self._messaging.head())
+        await self.feed.replay(cursor, request_id=frame.id)
         self._silent = 0
 
     async def _on_ping(self, frame: Ping) -> None:

@@ -2,6 +2,8 @@
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from protocol.codec import JSON, MSGPACK
 from protocol.cursor import MAX_MARKS, Cursor, CursorTracker, Mark, parse_cursor
@@ -109,3 +111,18 @@ def test_the_trackers_text_follows_every_change() -> None:
     assert tracker.text == "20"
     tracker.reset(Cursor(3, (Mark("b", 1, 4),)))
     assert parse_cursor(tracker.text) == Cursor(3, (Mark("b", 1, 4),))
+
+
+@given(st.integers(0, 1000), st.lists(st.tuples(st.integers(1, 50), st.integers(1, 1000)),
+                                      max_size=5, unique_by=lambda t: t[0]),
+       st.integers(0, 2000))
+def test_a_clamped_cursor_names_nothing_beyond_head_and_keeps_what_lies_below(
+        base: int, marks: list[tuple[int, int]], head: int) -> None:
+    cursor = Cursor(base, tuple(Mark(f"t{t}", 1, base + pos) for t, pos in marks))
+    clamped = cursor.clamped(head)
+    assert clamped.high <= head
+    if cursor.high <= head:
+        assert clamped == cursor
+    for mark in cursor.marks:
+        if base <= head and mark.pos <= head:
+            assert mark in clamped.marks

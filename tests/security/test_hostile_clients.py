@@ -226,3 +226,27 @@ async def test_new_direct_threads_are_rate_limited_per_user(
     async with wire(node, "trudy") as trudy:  # the limit is per user
         ack = await trudy.request({"type": "send", "to": "victim9", "cid": "t", "body": "hi"})
         assert ack["type"] == "ack"
+
+
+# -- cursors ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["sync", "handshake"])
+async def test_a_cursor_beyond_now_is_taken_as_now(node: Node, how: str) -> None:
+    async with wire(node, "alice") as alice:
+        now = alice.welcome["cursor"]
+    beyond = str(10**15)
+    if how == "sync":
+        async with wire(node, "alice") as alice:
+            synced = await alice.request({"type": "sync", "cursor": beyond})
+    else:
+        async with wire(node, "alice", query={"cursor": beyond}) as alice:
+            synced = await alice.recv_until("synced")
+    assert synced["type"] == "synced" and synced["cursor"] == now
+    # And from there on nothing is skipped: a message sent now arrives.
+    async with wire(node, "alice", query={"cursor": synced["cursor"]}) as alice, \
+            wire(node, "bob") as bob:
+        await alice.recv_until("synced")
+        ack = await bob.request({"type": "send", "to": "alice", "cid": "c", "body": "hi"})
+        message = await alice.recv_until("message")
+        assert message["seq"] == ack["seq"]
