@@ -82,6 +82,19 @@ def message_digest(message: PushMessage) -> str:
     return hashlib.sha256(encoded.encode("utf-8", "replace")).hexdigest()[:32]
 
 
+def announces(message: PushMessage, thread: str, seq: int) -> bool:
+    """Whether ``message`` is the push of chat message ``seq`` of ``thread``."""
+    data = message.data
+    return (data.get("kind") == "message" and data.get("thread") == thread
+            and data.get("seq") == str(seq))
+
+
+def seq_pattern(seq: int) -> str:
+    """A LIKE pattern that every encoded push of a message ``seq`` matches (and few
+    others): :func:`encode_message` writes ``"seq":"<seq>"`` without spaces."""
+    return f'%"seq":"{seq}"%'
+
+
 def encode_message(message: PushMessage) -> str:
     return json.dumps(message.to_json(), ensure_ascii=False, separators=(",", ":"))
 
@@ -133,6 +146,13 @@ class Outbox(abc.ABC):
     async def owed(self, until_ms: int, limit: int) -> list[OwedPush]:
         """Up to ``limit`` owed pushes of messages stamped at or before ``until_ms``,
         oldest first."""
+
+    @abc.abstractmethod
+    async def withdraw(self, thread: str, seq: int) -> int:
+        """Chat message ``seq`` of ``thread`` was unsent: forget its owed push and every
+        job announcing it, waiting, leased or kept for dedupe (a leased job's settling
+        then fails as superseded; a send already under way cannot be called back).
+        Returns how many jobs went."""
 
     @abc.abstractmethod
     async def depth(self) -> int:

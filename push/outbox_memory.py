@@ -17,6 +17,7 @@ from push.outbox import (
     Outbox,
     OwedPush,
     PushJob,
+    announces,
     job_key,
     message_digest,
 )
@@ -132,6 +133,14 @@ class OutboxTable:
         del self._rows[row.id]
         return True
 
+    def withdraw(self, thread: str, seq: int) -> int:
+        for pos in [p for p, o in self._owed.items() if o.thread == thread and o.seq == seq]:
+            del self._owed[pos]
+        gone = [row.id for row in self._rows.values() if announces(row.message, thread, seq)]
+        for row_id in gone:
+            del self._rows[row_id]
+        return len(gone)
+
     def depth(self) -> int:
         return sum(1 for row in self._rows.values() if row.done_at is None)
 
@@ -177,6 +186,9 @@ class MemoryOutbox(Outbox):
 
     async def discharge(self, pos: int, messages: Sequence[PushMessage], now: float) -> bool:
         return self._table.discharge(pos, messages, now)
+
+    async def withdraw(self, thread: str, seq: int) -> int:
+        return self._table.withdraw(thread, seq)
 
     async def owed(self, until_ms: int, limit: int) -> list[OwedPush]:
         return self._table.owed(until_ms, limit)

@@ -26,10 +26,12 @@ from push.outbox import (
     Outbox,
     OwedPush,
     PushJob,
+    announces,
     decode_message,
     encode_message,
     job_key,
     message_digest,
+    seq_pattern,
 )
 
 SCHEMA_LOCK = 0x70757368  # "push": any constant other code does not use
@@ -142,6 +144,19 @@ class PostgresOutbox(Outbox):
                 return False
             await self._enqueue(conn, messages, now)
         return True
+
+    async def withdraw(self, thread: str, seq: int) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM push_owed WHERE thread = $1 AND seq = $2",
+                               thread, seq)
+            # The pattern narrows the scan; decoding decides.
+            rows = await conn.fetch("SELECT id, message FROM push_outbox WHERE message LIKE $1",
+                                    seq_pattern(seq))
+            gone = [row["id"] for row in rows
+                    if announces(decode_message(row["message"]), thread, seq)]
+            if gone:
+                await conn.execute("DELETE FROM push_outbox WHERE id = ANY($1::bigint[])", gone)
+        return len(gone)
 
     async def owed(self, until_ms: int, limit: int) -> list[OwedPush]:
         rows = await self.pool.fetch(

@@ -29,10 +29,12 @@ from push.outbox import (
     Outbox,
     OwedPush,
     PushJob,
+    announces,
     decode_message,
     encode_message,
     job_key,
     message_digest,
+    seq_pattern,
 )
 
 T = TypeVar("T")
@@ -265,6 +267,22 @@ class SqliteOutbox(Outbox):
 
     async def owed(self, until_ms: int, limit: int) -> list[OwedPush]:
         return await self._run(self._owed, until_ms, limit)
+
+    async def withdraw(self, thread: str, seq: int) -> int:
+        return await self._run(self._withdraw, thread, seq)
+
+    def _withdraw(self, thread: str, seq: int) -> int:
+        def body(conn: sqlite3.Connection) -> int:
+            conn.execute("DELETE FROM push_owed WHERE thread = ? AND seq = ?", (thread, seq))
+            # The pattern narrows the scan; decoding decides.
+            rows = conn.execute("SELECT id, message FROM push_outbox WHERE message LIKE ?",
+                                (seq_pattern(seq),)).fetchall()
+            gone = [(row_id,) for row_id, text in rows
+                    if announces(decode_message(text), thread, seq)]
+            conn.executemany("DELETE FROM push_outbox WHERE id = ?", gone)
+            return len(gone)
+
+        return self._transaction(body)
 
     async def adopt(self, path: str | Path) -> int:
         """Move the waiting jobs of the outbox file at ``path`` (earlier releases kept

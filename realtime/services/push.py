@@ -120,10 +120,17 @@ class PushService:
         return await self._queue([owner], content)
 
     async def unsent(self, thread: str, seq: int) -> None:
-        """Message ``seq`` of ``thread`` was unsent: its pushes not yet sent are dropped
-        (see :meth:`withdrawn`); the worker is woken to get to them now."""
-        if self.worker is not None:
-            self.worker.wake()
+        """Message ``seq`` of ``thread`` was unsent: its owed push and its jobs not yet
+        sent leave the outbox now, with the text they carried. A job a worker holds at
+        this moment is dropped by the worker's own check (:meth:`withdrawn`)."""
+        try:
+            gone = await self._outbox.withdraw(thread, seq)
+        except Exception:
+            # The worker's check still keeps it from being sent.
+            log.exception("push: could not withdraw the pushes of an unsent message")
+            return
+        if gone:
+            log.info("push: %d push(es) of an unsent message withdrawn", gone)
 
     async def withdrawn(self, message: PushMessage) -> bool:
         """Whether ``message`` announces a chat message that was unsent since: the worker

@@ -216,3 +216,20 @@ async def test_opening_twice_on_one_location_is_harmless(outbox_factory: OutboxF
     await two.open()
     await one.enqueue([chat("d1")], now=10.0)
     assert await two.depth() == 1
+
+
+async def test_withdraw_drops_every_job_and_the_owed_record_of_an_unsent_message(
+        outbox: Outbox) -> None:
+    unsent = for_chat_message("t1", "alice", "sent by mistake", 1, seq=7)
+    kept_same_thread = for_chat_message("t1", "alice", "fine", 2, seq=8)
+    kept_other_thread = for_chat_message("t2", "alice", "fine too", 1, seq=7)
+    await outbox.enqueue([unsent.to("d1"), unsent.to("d2"), kept_other_thread.to("d3")], 10.0)
+    [first, *_] = await outbox.claim(1, now=10.0)  # one of them in a worker's hands
+    await outbox.enqueue([kept_same_thread.to("d4")], 10.0)
+    assert await outbox.withdraw("t1", 7) == 2
+    assert await outbox.depth() == 2
+    left = await outbox.claim(10, now=10.0 + LEASE + 1)
+    assert {job.message.token for job in left} == {"d3", "d4"}
+    if first.message.data.get("thread") == "t1":
+        assert not await outbox.complete(first, now=11.0)  # superseded: its row is gone
+    assert await outbox.withdraw("t1", 7) == 0
