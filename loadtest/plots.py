@@ -124,12 +124,18 @@ def steps_figure(result: dict[str, Any]) -> Any:
     summaries = [step["report"]["summary"] for step in steps]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     (latency, rate), (loss, cpu) = axes
+    highest = 0.0
     for key in _LATENCIES:
-        latency.plot(rates, [_latency(s).get(key, 0.0) for s in summaries], marker="o",
-                     label=key, color=_COLORS[key])
-    latency.axhline(result["p99_max_ms"], color="tab:orange", linestyle="--",
-                    label="p99 bound")
-    latency.set_ylim(bottom=0)
+        values = [_latency(s).get(key, 0.0) for s in summaries]
+        highest = max(highest, *values)
+        latency.plot(rates, values, marker="o", label=key, color=_COLORS[key])
+    bound = result["p99_max_ms"]
+    # Scaled to the measurements, not to a bound far above them: every percentile shows.
+    top = highest * 1.1 if highest > 0 else bound * 1.1
+    above = " (above the chart)" if bound > top else ""
+    latency.axhline(bound, color="tab:orange", linestyle="--",
+                    label=f"p99 bound {bound:g} ms{above}")
+    latency.set_ylim(0, top)
     latency.set_ylabel("latency, ms (linear)")
     latency.legend(fontsize="small")
     rate.plot(rates, rates, color="tab:purple", linestyle="--", label="offered")
@@ -139,6 +145,10 @@ def steps_figure(result: dict[str, Any]) -> Any:
     rate.legend(fontsize="small")
     loss.bar(rates, [s.get("lost", 0) for s in summaries], width=[r * 0.3 for r in rates],
              color=["tab:green" if step["passed"] else "tab:red" for step in steps])
+    lost = [s.get("lost", 0) for s in summaries]
+    loss.set_ylim(0, max(1, max(lost)) * 1.1)
+    if not any(lost):
+        loss.text(0.5, 0.5, "nothing lost", transform=loss.transAxes, ha="center")
     loss.set_ylabel("messages lost (red: step failed)")
     loss.set_xlabel("offered rate per second")
     shares = [(step["report"].get("server") or {}).get("cpu_share", float("nan")) * 100

@@ -67,7 +67,7 @@ def test_a_stepping_figure_holds_latency_rates_loss_and_cpu_per_step() -> None:
     fig = steps_figure(result)
     latency, rate, loss, cpu = fig.axes
     assert latency.get_yscale() == "linear" and latency.get_xscale() == "linear"
-    assert labels(latency) == ["p50", "p90", "p99", "max", "p99 bound"]
+    assert labels(latency) == ["p50", "p90", "p99", "max", "p99 bound 50 ms"]
     assert labels(rate) == ["offered", "achieved deliveries/s"]
     assert [bar.get_height() for bar in loss.patches] == [0, 0, 7]
     assert labels(cpu) == ["server", "generator"]
@@ -80,3 +80,13 @@ def test_the_figures_are_written_as_png(tmp_path: Path) -> None:
               "steps": [{"rate": 100.0, "passed": True, "report": REPORT}]}
     plot_steps(result, str(tmp_path / "steps.png"))
     assert (tmp_path / "steps.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_p99_bound_far_above_the_measurements_does_not_flatten_them() -> None:
+    clean = {**REPORT, "summary": {**REPORT["summary"], "lost": 0}}
+    result = {"scenario": "dm", "target": "node", "p99_max_ms": 10_000.0, "best_rate": 100.0,
+              "steps": [{"rate": 100.0, "passed": True, "report": clean}]}
+    latency, _, loss, _ = steps_figure(result).axes
+    assert latency.get_ylim()[1] < 300  # the max is 250 ms: the chart is scaled to it
+    assert labels(latency)[-1] == "p99 bound 10000 ms (above the chart)"
+    assert loss.texts[0].get_text() == "nothing lost"
