@@ -10,7 +10,6 @@ sees every message exactly once and in ``seq`` order per thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -379,14 +378,26 @@ class Session:
         elif len(self._in_flight) >= MAX_IN_FLIGHT:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
         pending = self._messaging.change_soon(thread, self.user, kind, frame.seq, **fields)
-        task = self._loop.create_task(self._changed(thread, frame, pending))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        self._in_flight.add(pending)
+        pending.add_done_callback(partial(self._change_committed, thread, frame))
+
+    def _change_committed(self, thread: Thread, frame: Edit | Unsend | React,
+                          pending: asyncio.Future[Changed]) -> None:
+        """The commit of a change is done: publish and ack it in this step, unless
+        publishing must wait (then in a task), as a send's."""
+        assert self._in_flight is not None
+        self._in_flight.discard(pending)
+        if pending.cancelled():
+            return  # a session cancelled while closing: nobody to answer
+        rest = start_eagerly(self._changed(thread, frame, pending))
+        if rest is not None:
+            task = self._loop.create_task(_finish_suspended(rest))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
 
     async def _changed(self, thread: Thread, frame: Edit | Unsend | React,
                        pending: asyncio.Future[Changed]) -> None:
-        with contextlib.suppress(Exception):
-            await pending  # its outcome, mapped to what the client is told, comes next
+        """Publish a committed change and ack it, or answer its error."""
         try:
             changed = await self._messaging.changed(thread, self.user, pending,
                                                     origin=self.id)
@@ -536,6 +547,12 @@ class Session:
         except StoreUnavailable as exc:
             raise unavailable("the store") from exc
         self.send(Ack(id=frame.id))
+
+
+async def _finish_suspended(rest: Suspended) -> None:
+    """Run the rest of a coroutine started with ``start_eagerly`` (it answers its own
+    errors)."""
+    await rest
 
 
 # Which method handles each client frame: one table for all sessions.
