@@ -20,10 +20,10 @@ CREATE INDEX IF NOT EXISTS push_outbox_key ON push_outbox (key) WHERE key IS NOT
 CREATE INDEX IF NOT EXISTS push_outbox_done ON push_outbox (done_at) WHERE done_at IS NOT NULL;
 
 -- A committed message whose push is not decided yet: its position, where it is, its ts.
-CREATE TABLE push_owed (
+CREATE TABLE IF NOT EXISTS push_owed (
     pos INTEGER PRIMARY KEY,
     thread TEXT NOT NULL,
     seq INTEGER NOT NULL,
     ts INTEGER NOT NULL
 );
-CREATE INDEX push_owed_by_ts ON push_owed (ts);
+CREATE INDEX IF NOT EXISTS push_owed_by_ts ON push_owed (ts);
