@@ -31,6 +31,9 @@ MAX_MARKS: Final = 32
 """Threads a cursor marks at most; past it the mark furthest behind is dropped (its
 messages above the base would be replayed again: a duplicate, never a loss)."""
 
+SEALED_PREFIX: Final = "c."
+"""How a sealed cursor (what clients are given: see ``realtime.cursor_seal``) begins."""
+_SEALED: Final = re.compile(r"c\.[A-Za-z0-9_-]{22,11000}")
 _BASE: Final = re.compile(r"[0-9]{1,19}")
 _PAYLOAD: Final = re.compile(r"[A-Za-z0-9_-]{1,8192}")
 _THREAD: Final = re.compile(r"[\x21-\x7e]{1,128}")  # the thread id rule of protocol.validation
@@ -112,6 +115,18 @@ def parse_cursor(text: str, request_id: int | str | None = None) -> Cursor:
                 or not base < mark.pos <= INT64_MAX):
             raise _malformed(request_id)
     return Cursor(base, marks)
+
+
+def is_sealed(text: object) -> bool:
+    """Whether ``text`` has the form of a sealed cursor (only the node can open it)."""
+    return isinstance(text, str) and _SEALED.fullmatch(text) is not None
+
+
+def check_cursor(text: object, request_id: int | str | None = None) -> None:
+    """Raise :class:`ProtocolError` ``bad_request`` unless ``text`` is a cursor in form:
+    sealed, or plain and well formed."""
+    if not is_sealed(text):
+        parse_cursor(text, request_id)  # type: ignore[arg-type]
 
 
 def format_cursor(pos: int) -> str:

@@ -26,7 +26,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from protocol.cursor import format_cursor, parse_cursor
+from protocol.cursor import check_cursor, format_cursor, parse_cursor
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import (
     INT64_MAX,
@@ -397,7 +397,7 @@ def _validate_threads(frame: ListThreads, limits: Limits) -> ListThreads:
 
 def _validate_sync(frame: Sync, limits: Limits) -> Sync:
     if frame.cursor is not None:
-        parse_cursor(frame.cursor, frame.id)
+        check_cursor(frame.cursor, frame.id)
     return frame
 
 

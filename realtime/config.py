@@ -61,6 +61,12 @@ SETTINGS: tuple[Setting, ...] = (
             "fewest seconds between two fetches of the provider's keys (a token with an "
             "unknown kid asks for one)"),
     Setting("api_key", str, "", "key the internal HTTP API requires in X-API-Key", True),
+    Setting("cursor_secret", str, "",
+            "key that seals the cursors clients hold, the same on every node (unset: "
+            "derived from the API key)", True),
+    Setting("legacy_cursors", bool, True,
+            "accept the plain-number cursors of earlier versions (they let a client that "
+            "probes with them learn message counts: turn off once clients have moved on)"),
     Setting("data_dir", str, "./data", "where the embedded database and dev secrets live"),
     Setting("database_url", str, "", "postgresql://... or sqlite:///path (unset: SQLite file)",
             True),
@@ -153,6 +159,8 @@ class Config:
     jwt_jwks_max_age: float = 300.0
     jwt_jwks_min_interval: float = 10.0
     api_key: str = ""
+    cursor_secret: str = ""
+    legacy_cursors: bool = True
     data_dir: str = "./data"
     database_url: str = ""
     redis_url: str = ""

@@ -55,11 +55,12 @@ class Feed:
     the client must reconnect and sync instead."""
 
     __slots__ = ("_codec", "_machine", "_messaging", "_ordered", "_page", "_queue",
-                 "_repairs", "_too_far", "_watermark", "user")
+                 "_repairs", "_seal", "_too_far", "_watermark", "user")
 
     def __init__(self, *, user: str, codec: Codec, queue: SendQueue,
                  messaging: MessagingService, watermark: Watermark,
-                 too_far: Callable[[], None], page: int = REPLAY_PAGE) -> None:
+                 too_far: Callable[[], None], page: int = REPLAY_PAGE,
+                 seal: Callable[[str], str] = str) -> None:
         self.user = user
         self._codec = codec
         self._queue = queue
@@ -67,6 +68,8 @@ class Feed:
         self._watermark = watermark
         self._too_far = too_far
         self._page = page
+        self._seal = seal
+        """Turns a cursor's text into what the client is given (see realtime.cursor_seal)."""
         self._ordered = watermark.ordered
         self._machine = DeliveryMachine(user, ordered=self._ordered)
         self._repairs: set[asyncio.Task[None]] | None = None
@@ -145,12 +148,14 @@ class Feed:
             elif type(action) is Fetch:
                 self._fetch(action)
             elif type(action) is ReplayDone:
-                self._send(Synced(id=request_id, cursor=action.cursor))
+                self._send(Synced(id=request_id, cursor=self._seal(action.cursor)))
             else:  # Resync
                 self._too_far()
 
     def _emit(self, action: Emit) -> None:
         item, cursor = action.item, action.cursor
+        if cursor is not None:
+            cursor = self._seal(cursor)
         if isinstance(item, Delivery):
             if cursor is None:
                 self._queue.put(item.encoded(self._codec, self.user))
@@ -208,7 +213,9 @@ class Feed:
                         break
                     for action in machine.replayed(m):
                         assert type(action) is Emit
-                        self._send(self.message(m, cursor=action.cursor))
+                        text = action.cursor
+                        self._send(self.message(
+                            m, cursor=None if text is None else self._seal(text)))
                 if len(page) < self._page or queue.closing:
                     break
         except BaseException:

@@ -32,6 +32,7 @@ from realtime.broker.base import Broker, BrokerUnavailable
 from realtime.broker.channels import THREADS_CHANNEL
 from realtime.broker.memory import MemoryBroker
 from realtime.config import Config
+from realtime.cursor_seal import CursorSeal
 from realtime.directory.base import Directory, SessionRecord
 from realtime.directory.heartbeat import Heartbeat, NodeState
 from realtime.directory.memory import MemoryDirectory
@@ -149,6 +150,8 @@ class Node:
         self.jwks = (JwksKeys(provider.jwks_url, max_age=config.jwt_jwks_max_age,
                               min_interval=config.jwt_jwks_min_interval)
                      if provider.jwks_url else None)
+        self.cursors = CursorSeal(config.cursor_secret or config.api_key,
+                                  legacy=config.legacy_cursors)
         self.verifier = TokenVerifier(config.jwt_secret, leeway=config.jwt_leeway,
                                       issuer=provider.issuer, audience=provider.audience,
                                       keys=self.jwks)
@@ -373,7 +376,7 @@ class Node:
                 session_id=session_id, user=identity.user, exp=identity.exp,
                 ws=ws, codec=codec_for(ws.ws_protocol), node_id=self.id,
                 limits=self.limits, hub=self.hub, services=self.services,
-                verifier=self.verifier, watermark=self.watermark,
+                verifier=self.verifier, watermark=self.watermark, cursors=self.cursors,
             )
             self._sessions.add(session)
             record = SessionRecord(session=session_id, node=self.id, connected=now_ms())

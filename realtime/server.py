@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from protocol.codec import SUBPROTOCOLS
-from protocol.cursor import Cursor, parse_cursor
+from protocol.cursor import Cursor
 from protocol.errors import ErrorCode, ProtocolError
 from realtime.auth import AuthError, Identity, bearer_token
 from realtime.demo import add_demo_routes
@@ -68,7 +68,7 @@ async def admit(node: Node, request: web.Request) -> web.Response | Admitted:
         return refuse(ErrorCode.UNAUTHORIZED, str(exc))
     raw_cursor = request.query.get("cursor") or request.headers.get("X-Cursor")
     try:
-        cursor = parse_cursor(raw_cursor) if raw_cursor else None
+        cursor = node.cursors.open(raw_cursor) if raw_cursor else None
     except ProtocolError as exc:
         return refuse(ErrorCode.BAD_REQUEST, exc.message)
     if node.connection_count >= node.config.limit_connections:

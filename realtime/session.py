@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 
 from presence.presence import PresenceUnavailable
 from protocol.codec import Codec
-from protocol.cursor import Cursor, parse_cursor
+from protocol.cursor import Cursor
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
 from protocol.frames import (
     Ack,
@@ -54,6 +54,7 @@ from protocol.validation import format_cursor, parse_topic, validate
 from realtime import metrics
 from realtime.auth import AuthError, TokenVerifier
 from realtime.broker.base import BrokerUnavailable
+from realtime.cursor_seal import CursorSeal
 from realtime.eager import Suspended, start_eagerly
 from realtime.errors import RequestError, unavailable
 from realtime.events import Delivery, LikesCount, PresenceChange, folded_message
@@ -78,8 +79,8 @@ class Session:
     """One client connection. Create it after the handshake, then ``await run()``."""
 
     # Thousands per node: slots keep each one small.
-    __slots__ = ("_bucket", "_hub", "_in_flight", "_limits", "_loop", "_messaging", "_node_id",
-                 "_services", "_silent", "_snapshot_moved", "_snapshot_of", "_strikes",
+    __slots__ = ("_bucket", "_cursors", "_hub", "_in_flight", "_limits", "_loop", "_messaging",
+                 "_node_id", "_services", "_silent", "_snapshot_moved", "_snapshot_of", "_strikes",
                  "_verifier", "_written", "_ws", "codec", "exp", "feed", "id", "queue", "user")
 
     def __init__(
@@ -96,6 +97,7 @@ class Session:
         services: Services,
         verifier: TokenVerifier,
         watermark: Watermark,
+        cursors: CursorSeal,
     ) -> None:
         self.id = session_id
         self.user = user
@@ -110,6 +112,7 @@ class Session:
         self._snapshot_of: str | None = None
         self._snapshot_moved = False
         self._verifier = verifier
+        self._cursors = cursors
         self._bucket = TokenBucket(limits.rate, limits.burst, time.monotonic())
         self._strikes = 0
         self._silent = 0
@@ -125,7 +128,7 @@ class Session:
                                on_overflow=self._too_slow)
         self.feed = Feed(user=user, codec=codec, queue=self.queue, messaging=self._messaging,
                          watermark=watermark, too_far=self._too_slow,
-                         page=replay_page(limits))
+                         page=replay_page(limits), seal=cursors.seal)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -140,7 +143,8 @@ class Session:
             head = await self._messaging.head()
             self.feed.start(head)
             self.send(Welcome(user=self.user, session=self.id, node=self._node_id,
-                              cursor=format_cursor(head), limits=self._limits.as_welcome()))
+                              cursor=self._cursors.seal(format_cursor(head)),
+                              limits=self._limits.as_welcome()))
             if cursor is not None:
                 await self.feed.replay(cursor.clamped(head), request_id=None)
                 self._silent = 0  # the client read the replay: it starts afresh, live
@@ -520,9 +524,12 @@ class Session:
         if frame.cursor is None:
             # Replays nothing: "now" is where the client stands from here on.
             head = await self._messaging.head()
-            self.send(Synced(id=frame.id, cursor=format_cursor(head)))
+            self.send(Synced(id=frame.id, cursor=self._cursors.seal(format_cursor(head))))
             return
-        cursor = parse_cursor(frame.cursor, frame.id)
+        try:
+            cursor = self._cursors.open(frame.cursor, frame.id)
+        except ProtocolError as exc:
+            raise RequestError(exc.code, exc.message) from None
         # A cursor beyond "now" is taken as "now" (see Cursor.clamped).
         cursor = cursor.clamped(await self._messaging.head())
         await self.feed.replay(cursor, request_id=frame.id)

@@ -7,7 +7,6 @@ publication was lost.
 
 from __future__ import annotations
 
-from protocol.cursor import parse_cursor
 from protocol.frames import Message, Synced
 from realtime.events import Delivery, MessageEvent
 from realtime.node import Node
@@ -73,7 +72,7 @@ async def test_an_unsettled_cursor_lists_what_it_has_and_replays_only_the_rest(
         cursor = received.cursor
     # The late message (a lower position, still in flight) is not covered by the cursor.
     assert cursor is not None
-    assert not parse_cursor(cursor).covers(late.thread, late.seq, late.pos)
+    assert not node.cursors.open(cursor).covers(late.thread, late.seq, late.pos)
     async with Client(node.ws_url, node.token("bob"), cursor=cursor) as again:
         replayed = await again.next_event((Message, Synced))
         assert isinstance(replayed, Message) and replayed.body == "late"

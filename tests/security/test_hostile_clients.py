@@ -250,3 +250,54 @@ async def test_a_cursor_beyond_now_is_taken_as_now(node: Node, how: str) -> None
         ack = await bob.request({"type": "send", "to": "alice", "cid": "c", "body": "hi"})
         message = await alice.recv_until("message")
         assert message["seq"] == ack["seq"]
+
+
+async def test_cursors_are_sealed_and_reveal_no_message_count(node: Node) -> None:
+    group = await node.messaging.create_group(["alice", "bob"], None)
+    for i in range(25):
+        await node.messaging.post(group, "bob", f"m{i}")
+    head = await node.store.head()
+    async with wire(node, "alice") as alice:
+        cursors = [alice.welcome["cursor"]]
+        ack = await alice.request({"type": "send", "thread": group.id, "cid": "c",
+                                   "body": "x"})
+        async with wire(node, "alice") as laptop:
+            cursors.append(laptop.welcome["cursor"])
+        synced = await alice.request({"type": "sync", "cursor": cursors[0]})
+        cursors.append(synced["cursor"])
+    for cursor in cursors:
+        assert cursor.startswith("c.")
+        assert str(head) not in cursor and str(head + 1) not in cursor
+    assert ack["type"] == "ack"
+
+
+@pytest.mark.parametrize("forged", ["c." + "A" * 40, "bad cursor"])
+async def test_a_cursor_not_sealed_here_is_refused(node: Node, forged: str) -> None:
+    async with wire(node, "alice") as alice:
+        answer = await alice.request({"type": "sync", "cursor": forged})
+    assert answer["type"] == "error" and answer["code"] == "bad_request"
+    status, _ = await refusal(node, token=node.token("alice"), cursor=forged)
+    assert status == 400
+
+
+async def test_a_cursor_sealed_by_another_cluster_is_refused(node_factory: NodeFactory) -> None:
+    ours = await node_factory()
+    theirs = await node_factory(cursor_secret="another cluster's secret")
+    async with wire(theirs, "alice") as alice:
+        foreign = alice.welcome["cursor"]
+    async with wire(ours, "alice") as alice:
+        answer = await alice.request({"type": "sync", "cursor": foreign})
+    assert answer["code"] == "bad_request"
+
+
+async def test_plain_cursors_of_earlier_versions_work_unless_turned_off(
+        node_factory: NodeFactory) -> None:
+    node = await node_factory()
+    group = await node.messaging.create_group(["alice", "bob"], None)
+    await node.messaging.post(group, "bob", "before the upgrade")
+    async with wire(node, "alice", query={"cursor": "0"}) as alice:
+        message = await alice.recv_until("message")
+        assert message["body"] == "before the upgrade"
+    strict = await node_factory(legacy_cursors=False)
+    status, body = await refusal(strict, token=strict.token("alice"), cursor="0")
+    assert status == 400 and body["code"] == "bad_request"
