@@ -42,6 +42,7 @@ from realtime.store.base import (
     Thread,
     ThreadNotFound,
     ThreadSummary,
+    TooManyReactions,
     dm_thread_id,
 )
 
@@ -317,6 +318,8 @@ class MessagingService:
         except NotTheSender as exc:
             raise RequestError(ErrorCode.FORBIDDEN,
                                "only its sender may edit or unsend a message") from exc
+        except TooManyReactions as exc:
+            raise RequestError(ErrorCode.TOO_LARGE, str(exc)) from exc
         except (ThreadNotFound, NotAMember) as exc:
             self.threads.forget(thread.id)
             if user is None:

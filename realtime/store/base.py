@@ -63,6 +63,17 @@ class NotTheSender(StoreError):
     """An edit or unsend by someone other than the message's sender."""
 
 
+class TooManyReactions(StoreError):
+    """A reaction past :data:`MAX_REACTIONS_PER_USER` of one user on one message, or a
+    new emoji past :data:`MAX_EMOJI_PER_MESSAGE` on one message."""
+
+
+MAX_REACTIONS_PER_USER = 10
+"""Emoji one user may have on one message at a time."""
+MAX_EMOJI_PER_MESSAGE = 50
+"""Distinct emoji one message may carry: its folded state stays small."""
+
+
 @dataclass(frozen=True, slots=True)
 class Thread:
     """A conversation. ``kind`` is ``"dm"`` (two members, or one for notes) or ``"group"``."""
@@ -306,8 +317,8 @@ class Store(abc.ABC):
 
         Raise :class:`ThreadNotFound`, :class:`NotAMember` (``user`` not in the thread),
         :class:`MessageNotFound` (no message at ``target``, or an unsent one),
-        :class:`NotTheSender` (an edit or unsend by another user than the sender), or
-        :class:`StoreUnavailable`."""
+        :class:`NotTheSender` (an edit or unsend by another user than the sender),
+        :class:`TooManyReactions`, or :class:`StoreUnavailable`."""
 
     def change_soon(self, change: NewChange) -> asyncio.Future[Changed]:
         """:meth:`change` as a future: the change is handed to the store now (before any

@@ -28,6 +28,8 @@ import msgspec
 from realtime.store import migrate as migrations
 from realtime.store import postgres_social as social
 from realtime.store.base import (
+    MAX_EMOJI_PER_MESSAGE,
+    MAX_REACTIONS_PER_USER,
     Appended,
     Changed,
     DeviceToken,
@@ -46,6 +48,7 @@ from realtime.store.base import (
     Thread,
     ThreadNotFound,
     ThreadSummary,
+    TooManyReactions,
     dm_thread_id,
     failed_future,
 )
@@ -670,6 +673,10 @@ def _changed(change: NewChange, row: Sequence[Any]) -> Changed | StoreError:
         return MessageNotFound(f"no message {change.target} in {change.thread}")
     if outcome == 5:
         return NotTheSender("only its sender may change a message")
+    if outcome == 6:
+        return TooManyReactions(
+            f"at most {MAX_REACTIONS_PER_USER} reactions per user and"
+            f" {MAX_EMOJI_PER_MESSAGE} emoji per message")
     target = StoredMessage(change.thread, change.target, 0, "", sender, body, meta, None, 0)
     if outcome == 1:
         return Changed(None, seq, target)

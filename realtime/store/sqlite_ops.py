@@ -21,6 +21,8 @@ import msgspec
 
 from realtime.store.base import (
     EDIT,
+    MAX_EMOJI_PER_MESSAGE,
+    MAX_REACTIONS_PER_USER,
     MESSAGE,
     REACT,
     UNSEND,
@@ -35,6 +37,7 @@ from realtime.store.base import (
     Thread,
     ThreadNotFound,
     ThreadSummary,
+    TooManyReactions,
     dm_thread_id,
 )
 
@@ -198,6 +201,8 @@ def change(conn: sqlite3.Connection, change: NewChange) -> Changed:
         if has == change.on:
             return Changed(None, None, message)
         if change.on:
+            _check_reaction_room(conn, thread, target, user, change.emoji)
+        if change.on:
             conn.execute(
                 "INSERT INTO reactions (thread, seq, emoji, user, at) VALUES (?, ?, ?, ?, ?)",
                 (thread, target, change.emoji, user, seq))
@@ -222,6 +227,24 @@ def change(conn: sqlite3.Connection, change: NewChange) -> Changed:
         on=change.on if react else None,
     )
     return Changed(entry, seq, current)
+
+
+def _check_reaction_room(conn: sqlite3.Connection, thread: str, seq: int, user: str | None,
+                         emoji: str) -> None:
+    (mine,) = conn.execute(
+        "SELECT COUNT(*) FROM reactions WHERE thread = ? AND seq = ? AND user = ?",
+        (thread, seq, user)).fetchone()
+    if mine >= MAX_REACTIONS_PER_USER:
+        raise TooManyReactions(f"at most {MAX_REACTIONS_PER_USER} reactions per user per message")
+    known = conn.execute(
+        "SELECT 1 FROM reactions WHERE thread = ? AND seq = ? AND emoji = ? LIMIT 1",
+        (thread, seq, emoji)).fetchone()
+    if known is None:
+        (emoji_count,) = conn.execute(
+            "SELECT COUNT(DISTINCT emoji) FROM reactions WHERE thread = ? AND seq = ?",
+            (thread, seq)).fetchone()
+        if emoji_count >= MAX_EMOJI_PER_MESSAGE:
+            raise TooManyReactions(f"at most {MAX_EMOJI_PER_MESSAGE} emoji per message")
 
 
 # -- reads -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from realtime.store.base import (
     StoredMessage,
     Thread,
     ThreadNotFound,
+    TooManyReactions,
 )
 from tests.contracts.conftest import StoreLocation
 
@@ -373,3 +374,29 @@ async def test_changes_handed_over_together_commit_in_the_order_made(store: Stor
     assert [(e.emoji, e.on) for e in entries[:4] if e] == [("👍", True), ("👍", False)] * 2
     (shown,) = (await store.history(thread.id, None, 10)).messages
     assert shown.reactions is None and shown.body == "v2"
+
+
+async def test_a_user_has_at_most_ten_emoji_on_one_message(store: Store) -> None:
+    thread = await store.ensure_dm("alice", "bob")
+    first = await message(store, thread, "alice")
+    for i in range(10):
+        assert (await store.change(react(thread, "bob", first.seq, f"e{i}"))).entry
+    with pytest.raises(TooManyReactions):
+        await store.change(react(thread, "bob", first.seq, "one more"))
+    # Taking one back makes room; another user has room of their own.
+    await store.change(react(thread, "bob", first.seq, "e0", on=False))
+    assert (await store.change(react(thread, "bob", first.seq, "one more"))).entry
+    assert (await store.change(react(thread, "alice", first.seq, "e1"))).entry
+
+
+async def test_a_message_carries_at_most_fifty_distinct_emoji(store: Store) -> None:
+    users = [f"u{i}" for i in range(6)]
+    thread = await group(store, *users)
+    first = await message(store, thread, "u0")
+    for i in range(50):
+        await store.change(react(thread, users[i // 10], first.seq, f"e{i}"))
+    with pytest.raises(TooManyReactions):
+        await store.change(react(thread, "u5", first.seq, "new"))
+    assert (await store.change(react(thread, "u5", first.seq, "e7"))).entry  # a known one
+    (shown,) = (await store.history(thread.id, None, 10)).messages
+    assert shown.reactions is not None and len(shown.reactions) == 50

@@ -266,3 +266,12 @@ async def test_a_live_update_after_a_message_arrives_in_seq_order(node: Node) ->
         frames = [await bob.recv_until() for _ in range(3)]
         assert [(f["type"], f["seq"]) for f in frames] == [
             ("message", 1), ("update", 2), ("message", 3)]
+
+
+async def test_an_eleventh_emoji_on_one_message_is_too_large(node: Node) -> None:
+    async with wire(node, "alice") as alice, wire(node, "bob") as bob:
+        ack = await sent(alice, "bob")
+        frame = {"type": "react", "thread": ack["thread"], "seq": ack["seq"], "on": True}
+        for i in range(10):
+            assert (await bob.request({**frame, "emoji": f"e{i}"}))["type"] == "ack"
+        assert await error_code(bob, {**frame, "emoji": "e10"}) == "too_large"
