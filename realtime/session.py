@@ -64,13 +64,12 @@ from realtime.ratelimit import TokenBucket
 from realtime.replies import fitted
 from realtime.send_queue import SendQueue
 from realtime.services import Services
+from realtime.services.in_flight import InFlight
 from realtime.store.base import Appended, Changed, StoreUnavailable, Thread
 from realtime.watermark import Watermark
 
 log = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT = 256
-"""Sends awaiting their commit per session; past it the session stops reading (backpressure)."""
 ABUSE_STRIKES = 200
 """Frames refused for rate in a row before the connection is closed with 1008."""
 
@@ -79,7 +78,7 @@ class Session:
     """One client connection. Create it after the handshake, then ``await run()``."""
 
     # Thousands per node: slots keep each one small.
-    __slots__ = ("_bucket", "_cursors", "_hub", "_in_flight", "_limits", "_loop", "_messaging",
+    __slots__ = ("_bucket", "_cursors", "_hub", "_in_flight", "_limits", "_messaging",
                  "_node_id", "_services", "_silent", "_snapshot_moved", "_snapshot_of", "_strikes",
                  "_verifier", "_written", "_ws", "codec", "exp", "feed", "id", "queue", "user")
 
@@ -119,11 +118,9 @@ class Session:
         """Keepalive ticks since the client last sent anything (see :meth:`keepalive`)."""
         self._written = 0
         """Frames the queue had written at the last keepalive tick of a replay."""
-        self._in_flight: set[asyncio.Future[Any]] | None = None
-        """Sends awaiting their commit, or publishing after it (made on the first send)."""
-        self._loop = asyncio.get_running_loop()
-        """Kept for the tasks of sends whose publishing waits: on Python 3.11
-        ``asyncio.create_task`` looks the loop up with a ``getpid()`` system call."""
+        self._in_flight: InFlight | None = None
+        """Sends and changes awaiting their commit, or publishing after it (made on the
+        first)."""
         self.queue = SendQueue(ws, binary=codec.binary, max_bytes=limits.max_queue,
                                on_overflow=self._too_slow)
         self.feed = Feed(user=user, codec=codec, queue=self.queue, messaging=self._messaging,
@@ -187,8 +184,8 @@ class Session:
             # Acked means durable: the sends already handed to the store finish, even
             # though their acks can no longer reach anyone. A commit that ends here may
             # start a task to finish publishing: wait for those too.
-            while self._in_flight:
-                await asyncio.gather(*self._in_flight, return_exceptions=True)
+            if self._in_flight is not None:
+                await self._in_flight.drain()
             if not self.queue.closing:
                 metrics.closed(self._ws.close_code)  # the client closed first
             self.queue.close(CloseCode.NORMAL)
@@ -294,73 +291,43 @@ class Session:
             self._error(request_id, ErrorCode.RATE_LIMITED, "too many frames, slow down")
 
     async def _on_send(self, frame: Send) -> None:
-        # The message is handed to the store here, in frame order, so one connection's
-        # messages keep their order; its commit is not waited for: the rest of the send
-        # runs when the commit is done (_committed), without a task of its own.
         thread = await self._messaging.thread_for(self.user, thread=frame.thread, to=frame.to)
         if frame.reply_to is not None:
             await self._messaging.check_reply(thread, frame.reply_to)
-        if self._in_flight is None:
-            self._in_flight = set()
-        elif len(self._in_flight) >= MAX_IN_FLIGHT:
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        in_flight = await self._room_in_flight()
         # From here the store may hold this message before its ack is sent: a gap repair
         # must not hand it to this device as someone's message.
         self.feed.sending(frame.cid)
-        pending = self._messaging.append_soon(
+        self._messaging.send_soon(
             thread, self.user, frame.body, meta=frame.meta, cid=frame.cid,
             reply_to=frame.reply_to,
             attachments=None if frame.attachments is None
-            else msgspec.to_builtins(frame.attachments))
-        self._in_flight.add(pending)
-        pending.add_done_callback(partial(self._committed, thread, frame, time.perf_counter()))
+            else msgspec.to_builtins(frame.attachments),
+            origin=self.id, in_flight=in_flight, done=partial(self._sent, frame))
 
-    def _committed(self, thread: Thread, frame: Send, started: float,
-                   pending: asyncio.Future[Appended]) -> None:
-        """The commit of ``frame`` is done: publish it (at once, unless that must wait)
-        and ack it, or answer the error."""
-        assert self._in_flight is not None
-        self._in_flight.discard(pending)
-        if pending.cancelled():
-            # Only a session cancelled while closing cancels its waits: nobody to answer.
-            self.feed.sent(frame.cid)
-            return
-        try:
-            appended = self._messaging.outcome(thread, pending, started)
-            rest = start_eagerly(self._messaging.published(thread, appended, origin=self.id))
-        except Exception as exc:
-            self._send_failed(frame, exc)
-            return
-        if rest is None:
-            self._ack(frame, appended)
-        else:
-            # Publishing waits (a broker round trip): the ack follows in a task.
-            task = self._loop.create_task(self._finish(rest, frame, appended))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
-
-    async def _finish(self, publishing: Suspended, frame: Send, appended: Appended) -> None:
-        try:
-            await publishing
-        except Exception as exc:
-            self._send_failed(frame, exc)
-        else:
-            self._ack(frame, appended)
-
-    def _ack(self, frame: Send, appended: Appended) -> None:
-        m = appended.message
-        # This device has its own message through the ack: it is not a gap for it.
-        self.feed.acked(m.thread, m.seq)
+    def _sent(self, frame: Send, outcome: Appended | Exception | None) -> None:
+        """The send of ``frame`` is over: ack it, or answer its error (None: cancelled
+        while closing, nobody to answer)."""
         self.feed.sent(frame.cid)
-        self.send(Ack(id=frame.id, thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
-
-    def _send_failed(self, frame: Send, exc: Exception) -> None:
-        self.feed.sent(frame.cid)
-        if isinstance(exc, RequestError):
-            self._error(frame.id, exc.code, exc.message)
-        else:
-            log.error("session %s: send failed", self.id, exc_info=exc)
+        if isinstance(outcome, Appended):
+            m = outcome.message
+            # This device has its own message through the ack: it is not a gap for it.
+            self.feed.acked(m.thread, m.seq)
+            self.send(Ack(id=frame.id, thread=m.thread, seq=m.seq, msg=m.msg, ts=m.ts))
+        elif isinstance(outcome, RequestError):
+            self._error(frame.id, outcome.code, outcome.message)
+        elif outcome is not None:
+            log.error("session %s: send failed", self.id, exc_info=outcome)
             self._error(frame.id, ErrorCode.INTERNAL, "internal error")
+
+    async def _room_in_flight(self) -> InFlight:
+        """This session's sends in flight (made on the first), once one more fits."""
+        in_flight = self._in_flight
+        if in_flight is None:
+            in_flight = self._in_flight = InFlight()
+        else:
+            await in_flight.room()
+        return in_flight
 
     async def _on_edit(self, frame: Edit) -> None:
         await self._change(frame, "edit", body=frame.body, meta=frame.meta,
@@ -377,27 +344,21 @@ class Session:
         like sends, a connection's changes share commits. This device gets the ack, the
         others the update."""
         thread = await self._messaging.thread_for(self.user, thread=frame.thread)
-        if self._in_flight is None:
-            self._in_flight = set()
-        elif len(self._in_flight) >= MAX_IN_FLIGHT:
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        in_flight = await self._room_in_flight()
         pending = self._messaging.change_soon(thread, self.user, kind, frame.seq, **fields)
-        self._in_flight.add(pending)
-        pending.add_done_callback(partial(self._change_committed, thread, frame))
+        in_flight.add(pending)
+        pending.add_done_callback(partial(self._change_committed, thread, frame, in_flight))
 
     def _change_committed(self, thread: Thread, frame: Edit | Unsend | React,
-                          pending: asyncio.Future[Changed]) -> None:
+                          in_flight: InFlight, pending: asyncio.Future[Changed]) -> None:
         """The commit of a change is done: publish and ack it in this step, unless
         publishing must wait (then in a task), as a send's."""
-        assert self._in_flight is not None
-        self._in_flight.discard(pending)
+        in_flight.discard(pending)
         if pending.cancelled():
             return  # a session cancelled while closing: nobody to answer
         rest = start_eagerly(self._changed(thread, frame, pending))
         if rest is not None:
-            task = self._loop.create_task(_finish_suspended(rest))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            in_flight.start(_finish_suspended(rest))
 
     async def _changed(self, thread: Thread, frame: Edit | Unsend | React,
                        pending: asyncio.Future[Changed]) -> None:

@@ -14,17 +14,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 from protocol.errors import ErrorCode
 from realtime import fault_injection, metrics
+from realtime.eager import Suspended, start_eagerly
 from realtime.errors import RequestError, forbidden_thread, unavailable
 from realtime.events import Event, ReceiptEvent, event_of
 from realtime.ratelimit import KeyedBuckets
+from realtime.services.in_flight import InFlight
 from realtime.services.publisher import Publisher
 from realtime.services.push import PushService
+from realtime.services.thread_cache import ThreadCache
 from realtime.store.base import (
     REACT,
     Appended,
@@ -48,60 +51,12 @@ from realtime.store.base import (
 
 log = logging.getLogger(__name__)
 
+SendDone = Callable[[Appended | Exception | None], None]
+"""What a send's pipeline reports (see :meth:`MessagingService.send_soon`)."""
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class ThreadCache:
-    """Threads with their members, read through from the store.
-
-    Membership is checked on every send, so it must not cost a query each time. A
-    change of members, on any node, drops the thread from every node's cache at once
-    (through the broker: :meth:`forget`); entries also live at most ``ttl`` seconds.
-    While ``trusted()`` is false (the broker is down, so changes made on other nodes
-    cannot be heard) every lookup but a DM's goes to the store.
-    """
-
-    def __init__(self, store: Store, *, size: int = 50_000, ttl: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic,
-                 trusted: Callable[[], bool] = lambda: True) -> None:
-        self._store = store
-        self._trusted = trusted
-        self._size = size
-        self._ttl = ttl
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, Thread]] = OrderedDict()
-
-    def peek(self, thread_id: str) -> Thread | None:
-        """The cached thread, if fresh. A DM's members are fixed by its id: never stale."""
-        entry = self._entries.get(thread_id)
-        if entry is not None and (entry[1].kind == "dm" or (
-                entry[0] > self._clock() and self._trusted())):
-            return entry[1]
-        return None
-
-    async def get(self, thread_id: str) -> Thread | None:
-        thread = self.peek(thread_id)
-        if thread is not None:
-            return thread
-        thread = await self._store.get_thread(thread_id)
-        if thread is not None:
-            self.put(thread)
-        return thread
-
-    def put(self, thread: Thread) -> None:
-        self._entries[thread.id] = (self._clock() + self._ttl, thread)
-        self._entries.move_to_end(thread.id)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-
-    def forget(self, thread_id: str) -> None:
-        self._entries.pop(thread_id, None)
-
-    def clear(self) -> None:
-        """Forget every thread (the broker was lost: changes may have gone unheard)."""
-        self._entries.clear()
 
 
 NEW_DMS = 30
@@ -231,6 +186,45 @@ class MessagingService:
                        ts=self._clock(), reply_to=reply_to, attachments=attachments,
                        push=self.push is not None)
         )
+
+    def send_soon(self, thread: Thread, sender: str, body: str, *,
+                  meta: dict[str, Any] | None, cid: str, reply_to: int | None,
+                  attachments: list[dict[str, Any]] | None, origin: str,
+                  in_flight: InFlight, done: SendDone) -> None:
+        """The send pipeline of a connection: append -> outcome -> publish -> push ->
+        ``done``, without a task of its own unless publishing must wait.
+
+        The message goes to the store's next commit now, so one connection's messages
+        keep their order; ``done`` is called once, never blocking: with the
+        :class:`Appended` (ack it), the error to answer, or None when the commit wait
+        was cancelled (a connection cancelled while closing: nobody to answer).
+        ``in_flight`` counts the send until ``done`` is called.
+        """
+        pending = self.append_soon(thread, sender, body, meta=meta, cid=cid,
+                                   reply_to=reply_to, attachments=attachments)
+        in_flight.add(pending)
+        pending.add_done_callback(
+            partial(self._committed, thread, origin, in_flight, done, time.perf_counter()))
+
+    def _committed(self, thread: Thread, origin: str, in_flight: InFlight, done: SendDone,
+                   started: float, pending: asyncio.Future[Appended]) -> None:
+        """A send's commit is done: publish it (at once, unless that must wait) and
+        report it, or report the error."""
+        in_flight.discard(pending)
+        if pending.cancelled():
+            done(None)
+            return
+        try:
+            appended = self.outcome(thread, pending, started)
+            rest = start_eagerly(self.published(thread, appended, origin=origin))
+        except Exception as exc:
+            done(exc)
+            return
+        if rest is None:
+            done(appended)
+        else:
+            # Publishing waits (a broker round trip): the ack follows in a task.
+            in_flight.start(_finish(rest, appended, done))
 
     async def check_reply(self, thread: Thread, reply_to: int) -> None:
         """``bad_request`` unless ``reply_to`` is a message of ``thread``.
@@ -381,3 +375,13 @@ class MessagingService:
             raise RequestError(ErrorCode.NOT_FOUND, "no such thread") from exc
         except StoreError as exc:
             raise RequestError(ErrorCode.BAD_REQUEST, str(exc)) from exc
+
+
+async def _finish(publishing: Suspended, appended: Appended, done: SendDone) -> None:
+    """The rest of a send whose publishing had to wait."""
+    try:
+        await publishing
+    except Exception as exc:
+        done(exc)
+    else:
+        done(appended)
