@@ -241,6 +241,7 @@ class DeliveryRun(RuleBasedStateMachine):
         return (min(waiting) - 1) if waiting else self.model.head
 
     def carry_out(self, actions: object) -> None:
+        cursors: list[str | None] = []
         for action in actions:  # type: ignore[attr-defined]
             if isinstance(action, Resync):
                 self.resynced = True
@@ -250,18 +251,23 @@ class DeliveryRun(RuleBasedStateMachine):
                 self.fetches[action.thread] = action
             else:
                 assert isinstance(action, Emit)
-                self.emit(action)
+                if self.emit(action):
+                    cursors.append(action.cursor)
+        # The frames of one batch go out together: a cursor may count what follows it.
+        for cursor in cursors:
+            self.check_cursor(cursor)
 
-    def emit(self, action: Emit) -> None:
+    def emit(self, action: Emit) -> bool:
+        """Check and record an emitted item; True for an entry that reached the client."""
         item = action.item
         if action.cursor is None:
             assert item in self.events_in
             self.events_out.append(item)
-            return
+            return False
         entry = item.entry if isinstance(item, Live) else item
         assert isinstance(entry, Entry)
         if self.resynced:
-            return  # the connection is closing: nothing more reaches the client
+            return False  # the connection is closing: nothing more reaches the client
         assert entry.sender != ME, f"the device was handed its own {entry}"
         assert entry not in self.emitted, f"{entry} emitted twice"
         assert entry.pos > self.session_head or self.replay_from_pos is not None, \
@@ -270,7 +276,7 @@ class DeliveryRun(RuleBasedStateMachine):
         assert entry.seq == 1 or entry.seq - 1 in had, \
             f"{entry} emitted before seq {entry.seq - 1} of its thread"
         self.emitted.append(entry)
-        self.check_cursor(action.cursor)
+        return True
 
     def had(self, thread: str) -> set[int]:
         """The seqs of ``thread`` the device has: old, its own, emitted or replayed."""
