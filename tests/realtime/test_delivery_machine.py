@@ -150,7 +150,6 @@ class DeliveryRun(RuleBasedStateMachine):
             del self.pool[index]
         self.received[entry.thread] = max(self.received.get(entry.thread, 0), entry.seq)
         self.carry_out(self.machine.receive(Live(entry), entry, self.settled()))
-        self.note_held()
 
     @precondition(lambda self: self.pool and not self.ordered)
     @rule(data=st.data())
@@ -225,7 +224,6 @@ class DeliveryRun(RuleBasedStateMachine):
         assert isinstance(actions[0], ReplayDone)
         self.check_cursor(actions[0].cursor)
         self.carry_out(actions[1:])
-        self.note_held()
 
     # -- carrying out ----------------------------------------------------------------
 
@@ -254,6 +252,7 @@ class DeliveryRun(RuleBasedStateMachine):
                 if self.emit(action):
                     cursors.append(action.cursor)
         # The frames of one batch go out together: a cursor may count what follows it.
+        self.note_held()
         for cursor in cursors:
             self.check_cursor(cursor)
 
