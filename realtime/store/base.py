@@ -74,6 +74,18 @@ MAX_EMOJI_PER_MESSAGE = 50
 """Distinct emoji one message may carry: its folded state stays small."""
 
 
+class NotAnAdmin(StoreError):
+    """A member who is no admin of the group asked for what only admins may do."""
+
+
+class FixedMembers(StoreError):
+    """A change of a DM's members or title: a DM's members are fixed by its id."""
+
+
+class GroupFull(StoreError):
+    """A change would make a group larger than its limit."""
+
+
 @dataclass(frozen=True, slots=True)
 class Thread:
     """A conversation. ``kind`` is ``"dm"`` (two members, or one for notes) or ``"group"``."""
@@ -82,6 +94,10 @@ class Thread:
     kind: str
     members: tuple[str, ...]
     title: str | None = None
+    admins: tuple[str, ...] = ()
+    """A group's admins (sorted); none for a DM, or a group made by the HTTP API."""
+    blocked: tuple[str, ...] = ()
+    """In a DM, the members who block the other one: the other one may not send."""
 
 
 # The three records every message passes through are structs, not frozen dataclasses:
@@ -112,6 +128,9 @@ EDIT = "edit"
 UNSEND = "unsend"
 REACT = "react"
 CHANGE_KINDS = (EDIT, UNSEND, REACT)
+MEMBERS = "members"
+TITLE = "title"
+GROUP_KINDS = (MEMBERS, TITLE)
 
 
 class StoredMessage(msgspec.Struct, frozen=True, gc=False):
@@ -125,6 +144,10 @@ class StoredMessage(msgspec.Struct, frozen=True, gc=False):
     A change (``kind`` ``"edit"``, ``"unsend"``, ``"react"``) names the message it
     changes in ``target``; ``sender`` is who made it (None: the HTTP API). An edit
     carries the message's new ``body`` and ``meta``, a reaction ``emoji`` and ``on``.
+
+    A change of the group itself has no ``target``: ``"members"`` carries ``meta``
+    {added, removed, admins} (admins: the group's admins after it), ``"title"`` the new
+    title as ``body``.
     """
 
     thread: str
@@ -165,6 +188,30 @@ class NewChange(msgspec.Struct, frozen=True, gc=False):
     on: bool = True
 
 
+class GroupChange(msgspec.Struct, frozen=True, gc=False):
+    """A change to group ``thread`` by ``user`` (None: the HTTP API, which may do
+    anything): ``kind`` ``"members"`` adds ``add`` then removes ``remove``; ``"title"``
+    sets ``title``. ``max_members`` bounds the group's size after an addition (0: no
+    bound)."""
+
+    thread: str
+    user: str | None
+    ts: int
+    kind: str = MEMBERS
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    title: str | None = None
+    max_members: int = 0
+
+
+class GroupChanged(msgspec.Struct, frozen=True, gc=False):
+    """The result of :meth:`Store.change_group` and :meth:`Store.open_group`: the thread
+    after the change and its entry (None when nothing changed)."""
+
+    thread: Thread
+    entry: StoredMessage | None
+
+
 class Changed(msgspec.Struct, frozen=True, gc=False):
     """The result of :meth:`Store.change`.
 
@@ -197,6 +244,8 @@ class ThreadSummary:
     unread: int
     """Messages from others with ``seq`` above the user's read pointer."""
     read_seq: int = 0
+    muted: int | bool = False
+    """The user's mute of the thread: False, True (until unmuted) or until when (epoch ms)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,19 +317,49 @@ class Store(abc.ABC):
         """Return the DM thread of ``a`` and ``b``, creating it on first use. Idempotent
         and race-free: concurrent calls for the same pair return the same thread."""
 
-    @abc.abstractmethod
     async def create_group(self, members: Sequence[str], title: str | None = None) -> Thread:
-        """Create a group thread with a fresh id and these members (duplicates collapse)."""
+        """Create a group thread with a fresh id and these members (duplicates collapse),
+        without admins: :meth:`open_group` by the HTTP API."""
+        return (await self.open_group(None, members, title, 0)).thread
+
+    @abc.abstractmethod
+    async def open_group(self, creator: str | None, members: Sequence[str],
+                         title: str | None, ts: int) -> GroupChanged:
+        """Create a group thread with a fresh id, ``creator`` (its first admin; None: the
+        HTTP API, and no admin) and ``members`` (duplicates collapse), and its first entry
+        (seq 1): a ``members`` change adding them all, by ``creator``. Records the
+        creation for :meth:`groups_created_since`."""
+
+    @abc.abstractmethod
+    async def change_group(self, change: GroupChange) -> GroupChanged:
+        """Commit a change to a group as the thread's next entry, or nothing when it
+        changes nothing, in one transaction with the membership itself.
+
+        Members: a user who is no admin may only remove themselves. Additions already
+        members and removals of non-members are ignored. A removed member's departure is
+        kept (see :meth:`messages_after`); when the last admin is removed, the
+        longest-standing member left (the earliest added; ties by user id) becomes admin.
+
+        Raise :class:`ThreadNotFound`, :class:`FixedMembers` (a DM),
+        :class:`NotAMember` (``user`` not in it), :class:`NotAnAdmin`,
+        :class:`GroupFull`, or :class:`StoreUnavailable`."""
+
+    @abc.abstractmethod
+    async def groups_created_since(self, user: str, ts: int) -> int:
+        """How many groups ``user`` created at or after ``ts`` (epoch ms)."""
 
     @abc.abstractmethod
     async def get_thread(self, thread: str) -> Thread | None:
         """The thread with its current members, or None."""
 
-    @abc.abstractmethod
     async def change_members(
         self, thread: str, add: Sequence[str] = (), remove: Sequence[str] = ()
     ) -> Thread:
-        """Add then remove members of a group thread; raise :class:`ThreadNotFound`."""
+        """Add then remove members of a group thread as the HTTP API; raise
+        :class:`ThreadNotFound` or :class:`FixedMembers`."""
+        changed = await self.change_group(
+            GroupChange(thread, None, 0, add=tuple(add), remove=tuple(remove)))
+        return changed.thread
 
     @abc.abstractmethod
     async def shares_thread(self, a: str, b: str) -> bool:
@@ -347,7 +426,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def messages_after(self, user: str, pos: int, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` entries (messages and changes) of ``user``'s threads with
-        ``pos`` greater than ``pos``, in ascending ``pos``: the replay behind a cursor."""
+        ``pos`` greater than ``pos``, in ascending ``pos``: the replay behind a cursor.
+        A thread ``user`` was removed from counts up to the entry that removed them."""
 
     @abc.abstractmethod
     async def head(self) -> int:
@@ -393,6 +473,29 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def devices_of(self, users: Sequence[str]) -> list[DeviceToken]:
         """Every token registered for any of ``users``."""
+
+    # -- blocks and mutes ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def set_block(self, blocker: str, blocked: str, on: bool) -> None:
+        """Record that ``blocker`` blocks (``on``) or no longer blocks ``blocked``."""
+
+    @abc.abstractmethod
+    async def blockers(self, user: str, others: Sequence[str]) -> set[str]:
+        """Those of ``others`` who block ``user``."""
+
+    @abc.abstractmethod
+    async def blocked_by(self, user: str) -> set[str]:
+        """The users ``user`` blocks."""
+
+    @abc.abstractmethod
+    async def set_mute(self, thread: str, user: str, until: int | bool) -> None:
+        """Mute ``thread`` for member ``user``: until ``until`` (epoch ms), True (until
+        unmuted) or False (unmute). Raise :class:`ThreadNotFound` or :class:`NotAMember`."""
+
+    @abc.abstractmethod
+    async def muted(self, thread: str, users: Sequence[str], now: int) -> set[str]:
+        """Those of ``users`` who have ``thread`` muted at ``now`` (epoch ms)."""
 
     # -- presence --------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import secrets
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +25,7 @@ import asyncpg
 import msgspec
 
 from realtime.store import migrate as migrations
+from realtime.store import postgres_groups as groups
 from realtime.store import postgres_social as social
 from realtime.store.base import (
     MAX_EMOJI_PER_MESSAGE,
@@ -33,6 +33,8 @@ from realtime.store.base import (
     Appended,
     Changed,
     DeviceToken,
+    GroupChange,
+    GroupChanged,
     HistoryPage,
     LikeChange,
     MessageNotFound,
@@ -60,6 +62,10 @@ log = logging.getLogger(__name__)
 
 _NO_BOUND = 1 << 62
 
+
+_DM_BLOCKS = ("ARRAY(SELECT blocker FROM blocks WHERE (blocker = $2[1] AND blocked = $2[2])"
+              " OR (blocker = $2[2] AND blocked = $2[1]) ORDER BY blocker)")
+"""The members of a DM ($2: its two members, or one) who block the other one."""
 
 REPLAYS_PER_QUERY = 64
 """Replays read by one query at most (each is up to its page of messages)."""
@@ -288,81 +294,49 @@ class PostgresStore(Store):
         members = sorted({a, b})
         # One statement, so one round trip and its own transaction: the members' foreign
         # key is checked at the statement's end, after the thread row is in.
-        await self._fetchval(
+        blocked = await self._fetchval(
             "ensure_dm",
             "WITH made AS (INSERT INTO threads (id, kind) VALUES ($1, 'dm')"
+            " ON CONFLICT DO NOTHING),"
+            " joined AS (INSERT INTO members (thread, user_id) SELECT $1, unnest($2::text[])"
             " ON CONFLICT DO NOTHING)"
-            " INSERT INTO members (thread, user_id) SELECT $1, unnest($2::text[])"
-            " ON CONFLICT DO NOTHING",
+            f" SELECT {_DM_BLOCKS}",
             thread,
             members,
         )
-        return Thread(thread, "dm", tuple(members))
+        return Thread(thread, "dm", tuple(members), blocked=tuple(blocked or ()))
 
-    async def create_group(self, members: Sequence[str], title: str | None = None) -> Thread:
-        unique = sorted(set(members))
-        async with self._connection("create_group") as conn, conn.transaction():
-            while True:
-                # token_urlsafe draws from [A-Za-z0-9_-]: no ':' after the prefix.
-                thread = "g:" + secrets.token_urlsafe(12)
-                created = await conn.fetchval(
-                    "INSERT INTO threads (id, kind, title) VALUES ($1, 'group', $2)"
-                    " ON CONFLICT DO NOTHING RETURNING true",
-                    thread,
-                    title,
-                )
-                if created:
-                    break
-            await conn.execute(
-                "INSERT INTO members (thread, user_id) SELECT $1, unnest($2::text[])",
-                thread,
-                unique,
-            )
-        return Thread(thread, "group", tuple(unique), title)
+    async def open_group(self, creator: str | None, members: Sequence[str],
+                         title: str | None, ts: int) -> GroupChanged:
+        async with self._connection("open_group") as conn:
+            return await groups.open_group(conn, creator, members, title, ts)
+
+    async def change_group(self, change: GroupChange) -> GroupChanged:
+        async with self._connection("change_group") as conn:
+            return await groups.change_group(conn, change)
+
+    async def groups_created_since(self, user: str, ts: int) -> int:
+        async with self._connection("groups_created_since") as conn:
+            return await groups.groups_created_since(conn, user, ts)
 
     async def get_thread(self, thread: str) -> Thread | None:
         row = await self._fetchrow(
             "get_thread",
             "SELECT kind, title, ARRAY(SELECT user_id FROM members WHERE thread = $1"
-            " ORDER BY user_id) FROM threads WHERE id = $1",
+            " ORDER BY user_id),"
+            " ARRAY(SELECT user_id FROM members WHERE thread = $1 AND admin"
+            " ORDER BY user_id),"
+            " CASE WHEN kind = 'dm' THEN ARRAY(SELECT b.blocker FROM blocks AS b"
+            "  JOIN members AS x ON x.thread = $1 AND x.user_id = b.blocker"
+            "  JOIN members AS y ON y.thread = $1 AND y.user_id = b.blocked"
+            "  ORDER BY b.blocker) END"
+            " FROM threads WHERE id = $1",
             thread,
         )
         if row is None:
             return None
-        kind, title, members = row
-        return Thread(thread, kind, tuple(members), title)
-
-    async def change_members(
-        self, thread: str, add: Sequence[str] = (), remove: Sequence[str] = ()
-    ) -> Thread:
-        """Add then remove members of a group thread.
-
-        Raise :class:`ThreadNotFound`, or :class:`StoreError` for a DM thread: a DM's
-        members are fixed by its id.
-        """
-        async with self._connection("change_members") as conn, conn.transaction():
-            row = await conn.fetchrow("SELECT kind, title FROM threads WHERE id = $1", thread)
-            if row is None:
-                raise ThreadNotFound(thread)
-            kind, title = row
-            if kind == "dm":
-                raise StoreError("a DM's members cannot change")
-            await conn.execute(
-                "INSERT INTO members (thread, user_id) SELECT $1, unnest($2::text[])"
-                " ON CONFLICT DO NOTHING",
-                thread,
-                list(add),
-            )
-            await conn.execute(
-                "DELETE FROM members WHERE thread = $1 AND user_id = ANY($2::text[])",
-                thread,
-                list(remove),
-            )
-            members = await conn.fetchval(
-                "SELECT ARRAY(SELECT user_id FROM members WHERE thread = $1 ORDER BY user_id)",
-                thread,
-            )
-        return Thread(thread, kind, tuple(members), title)
+        kind, title, members, admins, blocked = row
+        return Thread(thread, kind, tuple(members), title, tuple(admins), tuple(blocked or ()))
 
     async def threads_of(self, user: str) -> list[ThreadSummary]:
         """``user``'s threads, the one with the newest message first; threads without a
@@ -379,7 +353,10 @@ class PostgresStore(Store):
                    l.target, l.reply_to, l.attachments, l.edited, l.deleted, l.emoji,
                    l.react_on,
                    (SELECT array_agg(ARRAY[r.emoji, r.user_id] ORDER BY r.at)
-                      FROM reactions AS r WHERE r.thread = t.id AND r.seq = l.seq)
+                      FROM reactions AS r WHERE r.thread = t.id AND r.seq = l.seq),
+                   ARRAY(SELECT user_id FROM members WHERE thread = t.id AND admin
+                         ORDER BY user_id),
+                   mb.muted
             FROM members AS mb
             JOIN threads AS t ON t.id = mb.thread
             -- The last message, not the last entry: changes are folded into it.
@@ -400,8 +377,11 @@ class PostgresStore(Store):
                 last = row_to_message(row[6:22])
                 if row[22]:
                     last = msgspec.structs.replace(last, reactions=_fold(row[22]))
-            info = Thread(thread, kind, tuple(members), title)
-            summaries.append(ThreadSummary(info, last, unread, read_seq))
+            info = Thread(thread, kind, tuple(members), title, tuple(row[23]))
+            muted = row[24]
+            summaries.append(ThreadSummary(
+                info, last, unread, read_seq,
+                False if muted is None else True if muted == 0 else int(muted)))
         return summaries
 
     async def shares_thread(self, a: str, b: str) -> bool:
@@ -503,8 +483,12 @@ class PostgresStore(Store):
             "  WITH ORDINALITY AS r(user_id, after, lim, i)"
             " CROSS JOIN LATERAL ("
             "  SELECT m.*"
-            "  FROM members AS mb JOIN messages AS m ON m.thread = mb.thread"
-            "  WHERE mb.user_id = r.user_id AND m.pos > r.after ORDER BY m.pos LIMIT r.lim"
+            "  FROM (SELECT thread, 9223372036854775807 AS until FROM members"
+            "        WHERE user_id = r.user_id"
+            "        UNION ALL SELECT thread, until FROM departures"
+            "        WHERE user_id = r.user_id) AS mb"
+            "  JOIN messages AS m ON m.thread = mb.thread"
+            "  WHERE m.pos > r.after AND m.pos <= mb.until ORDER BY m.pos LIMIT r.lim"
             " ) AS m ORDER BY r.i, m.pos",
             [user for user, _, _ in asks],
             [pos for _, pos, _ in asks],
@@ -592,6 +576,28 @@ class PostgresStore(Store):
     async def devices_of(self, users: Sequence[str]) -> list[DeviceToken]:
         async with self._connection("devices_of") as conn:
             return await social.devices_of(conn, users)
+
+    # -- blocks and mutes ----------------------------------------------------------------
+
+    async def set_block(self, blocker: str, blocked: str, on: bool) -> None:
+        async with self._connection("set_block") as conn:
+            await groups.set_block(conn, blocker, blocked, on)
+
+    async def blockers(self, user: str, others: Sequence[str]) -> set[str]:
+        async with self._connection("blockers") as conn:
+            return await groups.blockers(conn, user, others)
+
+    async def blocked_by(self, user: str) -> set[str]:
+        async with self._connection("blocked_by") as conn:
+            return await groups.blocked_by(conn, user)
+
+    async def set_mute(self, thread: str, user: str, until: int | bool) -> None:
+        async with self._connection("set_mute") as conn:
+            await groups.set_mute(conn, thread, user, until)
+
+    async def muted(self, thread: str, users: Sequence[str], now: int) -> set[str]:
+        async with self._connection("muted") as conn:
+            return await groups.muted(conn, thread, users, now)
 
     # -- presence ------------------------------------------------------------------------
 

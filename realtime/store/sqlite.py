@@ -26,11 +26,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from realtime.store import sqlite_ops, sqlite_social
+from realtime.store import sqlite_groups, sqlite_ops, sqlite_social
 from realtime.store.base import (
     Appended,
     Changed,
     DeviceToken,
+    GroupChange,
+    GroupChanged,
     HistoryPage,
     LikeChange,
     NewChange,
@@ -203,21 +205,18 @@ class SqliteStore(Store):
     async def ensure_dm(self, a: str, b: str) -> Thread:
         return await self._write(sqlite_ops.ensure_dm, a, b)
 
-    async def create_group(self, members: Sequence[str], title: str | None = None) -> Thread:
-        return await self._write(sqlite_ops.create_group, list(members), title)
+    async def open_group(self, creator: str | None, members: Sequence[str],
+                         title: str | None, ts: int) -> GroupChanged:
+        return await self._write(sqlite_groups.open_group, creator, list(members), title, ts)
+
+    async def change_group(self, change: GroupChange) -> GroupChanged:
+        return await self._write(sqlite_groups.change_group, change)
+
+    async def groups_created_since(self, user: str, ts: int) -> int:
+        return await self._read(sqlite_groups.groups_created_since, user, ts)
 
     async def get_thread(self, thread: str) -> Thread | None:
         return await self._read(sqlite_ops.get_thread, thread)
-
-    async def change_members(
-        self, thread: str, add: Sequence[str] = (), remove: Sequence[str] = ()
-    ) -> Thread:
-        """Add then remove members of a group thread.
-
-        Raise :class:`ThreadNotFound`, or :class:`StoreError` for a DM thread: a DM's
-        members are fixed by its id.
-        """
-        return await self._write(sqlite_ops.change_members, thread, list(add), list(remove))
 
     async def threads_of(self, user: str) -> list[ThreadSummary]:
         return await self._read(sqlite_ops.threads_of, user)
@@ -294,6 +293,23 @@ class SqliteStore(Store):
 
     async def devices_of(self, users: Sequence[str]) -> list[DeviceToken]:
         return await self._read(sqlite_social.devices_of, list(users))
+
+    # -- blocks and mutes ----------------------------------------------------------------
+
+    async def set_block(self, blocker: str, blocked: str, on: bool) -> None:
+        await self._write(sqlite_groups.set_block, blocker, blocked, on)
+
+    async def blockers(self, user: str, others: Sequence[str]) -> set[str]:
+        return await self._read(sqlite_groups.blockers, user, list(others))
+
+    async def blocked_by(self, user: str) -> set[str]:
+        return await self._read(sqlite_groups.blocked_by, user)
+
+    async def set_mute(self, thread: str, user: str, until: int | bool) -> None:
+        await self._write(sqlite_groups.set_mute, thread, user, until)
+
+    async def muted(self, thread: str, users: Sequence[str], now: int) -> set[str]:
+        return await self._read(sqlite_groups.muted, thread, list(users), now)
 
     # -- presence ------------------------------------------------------------------------
 

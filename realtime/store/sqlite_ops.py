@@ -11,14 +11,14 @@ A ``sqlite3.Error`` escapes as is; the caller turns it into ``StoreUnavailable``
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import msgspec
 
+from realtime.store import sqlite_groups
 from realtime.store.base import (
     EDIT,
     MAX_EMOJI_PER_MESSAGE,
@@ -33,7 +33,6 @@ from realtime.store.base import (
     NotAMember,
     NotTheSender,
     StoredMessage,
-    StoreError,
     Thread,
     ThreadNotFound,
     ThreadSummary,
@@ -82,48 +81,9 @@ def ensure_dm(conn: sqlite3.Connection, a: str, b: str) -> Thread:
         "INSERT OR IGNORE INTO members (thread, user) VALUES (?, ?)",
         [(thread, user) for user in sorted({a, b})],
     )
-    return Thread(thread, "dm", tuple(sorted({a, b})))
-
-
-def create_group(conn: sqlite3.Connection, members: Sequence[str], title: str | None) -> Thread:
-    """A new group thread with a fresh ``g:``-prefixed id and these members, deduplicated."""
-    unique = sorted(set(members))
-    while True:
-        # token_urlsafe draws from [A-Za-z0-9_-]: no ':' after the prefix.
-        thread = "g:" + secrets.token_urlsafe(12)
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO threads (id, kind, title) VALUES (?, 'group', ?)",
-            (thread, title),
-        )
-        if cursor.rowcount == 1:
-            break
-    conn.executemany(
-        "INSERT INTO members (thread, user) VALUES (?, ?)", [(thread, u) for u in unique]
-    )
-    return Thread(thread, "group", tuple(unique), title)
-
-
-def change_members(
-    conn: sqlite3.Connection, thread: str, add: Sequence[str], remove: Sequence[str]
-) -> Thread:
-    """Add, then remove, members of a group thread; return it with its members now.
-
-    A DM's members are fixed by its id: changing them raises :class:`StoreError`.
-    """
-    row = conn.execute("SELECT kind, title FROM threads WHERE id = ?", (thread,)).fetchone()
-    if row is None:
-        raise ThreadNotFound(thread)
-    kind, title = row
-    if kind == "dm":
-        raise StoreError("a DM's members cannot change")
-    conn.executemany(
-        "INSERT OR IGNORE INTO members (thread, user) VALUES (?, ?)",
-        [(thread, user) for user in add],
-    )
-    conn.executemany(
-        "DELETE FROM members WHERE thread = ? AND user = ?", [(thread, user) for user in remove]
-    )
-    return Thread(thread, kind, _members(conn, thread), title)
+    members = tuple(sorted({a, b}))
+    return Thread(thread, "dm", members,
+                  blocked=sqlite_groups.admins_and_blocks(conn, thread, "dm", members)[1])
 
 
 def mark_read(conn: sqlite3.Connection, thread: str, user: str, seq: int) -> int:
@@ -256,7 +216,9 @@ def get_thread(conn: sqlite3.Connection, thread: str) -> Thread | None:
         row = conn.execute("SELECT kind, title FROM threads WHERE id = ?", (thread,)).fetchone()
         if row is None:
             return None
-        return Thread(thread, row[0], _members(conn, thread), row[1])
+        members = _members(conn, thread)
+        admins, blocked = sqlite_groups.admins_and_blocks(conn, thread, row[0], members)
+        return Thread(thread, row[0], members, row[1], admins, blocked)
 
 
 def shares_thread(conn: sqlite3.Connection, a: str, b: str) -> bool:
@@ -275,12 +237,12 @@ def threads_of(conn: sqlite3.Connection, user: str) -> list[ThreadSummary]:
     summaries = []
     with read_transaction(conn):
         rows = conn.execute(
-            "SELECT t.id, t.kind, t.title, t.last_seq, m.read_seq"
+            "SELECT t.id, t.kind, t.title, t.last_seq, m.read_seq, m.muted"
             " FROM members AS m JOIN threads AS t ON t.id = m.thread"
             " WHERE m.user = ? ORDER BY t.last_pos DESC, t.rowid DESC",
             (user,),
         ).fetchall()
-        for thread, kind, title, last_seq, read_seq in rows:
+        for thread, kind, title, last_seq, read_seq, muted in rows:
             last = None
             if last_seq:
                 # The last message, not the last entry: changes are folded into it.
@@ -299,8 +261,11 @@ def threads_of(conn: sqlite3.Connection, user: str) -> list[ThreadSummary]:
                 " AND (sender IS NULL OR sender <> ?)",
                 (thread, read_seq, user),
             ).fetchone()
-            info = Thread(thread, kind, _members(conn, thread), title)
-            summaries.append(ThreadSummary(info, last, unread, read_seq))
+            members = _members(conn, thread)
+            admins, _ = sqlite_groups.admins_and_blocks(conn, thread, kind, members)
+            info = Thread(thread, kind, members, title, admins)
+            summaries.append(ThreadSummary(info, last, unread, read_seq,
+                                           muted_state(muted)))
     return summaries
 
 
@@ -358,13 +323,16 @@ def _reactions(conn: sqlite3.Connection, thread: str, first: int, last: int
 def messages_after(
     conn: sqlite3.Connection, user: str, pos: int, limit: int
 ) -> list[StoredMessage]:
-    """``user``'s messages with ``pos`` above ``pos``, ascending, at most ``limit``."""
+    """``user``'s messages with ``pos`` above ``pos``, ascending, at most ``limit``; of
+    a thread they left, those up to the entry that removed them."""
     rows = conn.execute(
         "SELECT m.thread, m.seq, m.pos, m.sender, m.cid, m.body, m.meta, m.ts, m.kind,"
         " m.target, m.reply_to, m.attachments, m.edited, m.deleted, m.emoji, m.react_on"
-        " FROM members AS mb JOIN messages AS m ON m.thread = mb.thread"
-        " WHERE mb.user = ? AND m.pos > ? ORDER BY m.pos LIMIT ?",
-        (user, pos, max(limit, 0)),
+        " FROM (SELECT thread, 9223372036854775807 AS until FROM members WHERE user = ?"
+        "       UNION ALL SELECT thread, until FROM departures WHERE user = ?) AS mb"
+        " JOIN messages AS m ON m.thread = mb.thread"
+        " WHERE m.pos > ? AND m.pos <= mb.until ORDER BY m.pos LIMIT ?",
+        (user, user, pos, max(limit, 0)),
     ).fetchall()
     return [row_to_message(row) for row in rows]
 
@@ -408,6 +376,11 @@ def _members(conn: sqlite3.Connection, thread: str) -> tuple[str, ...]:
         "SELECT user FROM members WHERE thread = ? ORDER BY user", (thread,)
     ).fetchall()
     return tuple(user for (user,) in rows)
+
+
+def muted_state(stored: int | None) -> int | bool:
+    """A stored mute as the store answers it: False, True (until unmuted), or until when."""
+    return False if stored is None else True if stored == 0 else stored
 
 
 def row_to_message(row: tuple[Any, ...]) -> StoredMessage:

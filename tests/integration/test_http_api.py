@@ -236,9 +236,10 @@ async def test_a_message_posted_over_http_is_acked_and_reaches_members_live(
                                     {"from": "alice", "body": "hello", "meta": {"k": 1}})
         message = json.loads(await bob.recv())
     assert status == 200
-    assert answer == {"thread": thread, "seq": 1, "msg": answer["msg"], "ts": answer["ts"]}
+    # seq 1 is the group's creation: an update entry, never listed as a message.
+    assert answer == {"thread": thread, "seq": 2, "msg": answer["msg"], "ts": answer["ts"]}
     assert message["type"] == "message"
-    assert (message["thread"], message["seq"], message["msg"]) == (thread, 1, answer["msg"])
+    assert (message["thread"], message["seq"], message["msg"]) == (thread, 2, answer["msg"])
     assert (message["from"], message["body"], message["meta"]) == ("alice", "hello", {"k": 1})
 
 
@@ -377,7 +378,7 @@ async def test_history_answers_the_newest_page_in_ascending_seq(
     await post_many(api, thread, 5)
     status, answer = await call(api, "GET", f"/v1/threads/{thread}/messages?limit=3")
     assert status == 200
-    assert [m["seq"] for m in answer["messages"]] == [3, 4, 5]
+    assert [m["seq"] for m in answer["messages"]] == [4, 5, 6]  # seq 1: the creation
     assert answer["more"] is True
 
 
@@ -385,8 +386,8 @@ async def test_history_answers_the_newest_page_in_ascending_seq(
 async def test_history_before_is_exclusive_and_more_ends(api: aiohttp.ClientSession) -> None:
     thread = await group(api, "alice")
     await post_many(api, thread, 5)
-    _, answer = await call(api, "GET", f"/v1/threads/{thread}/messages?before=3&limit=10")
-    assert [m["seq"] for m in answer["messages"]] == [1, 2]
+    _, answer = await call(api, "GET", f"/v1/threads/{thread}/messages?before=4&limit=10")
+    assert [m["seq"] for m in answer["messages"]] == [2, 3]  # seq 1: the creation
     assert answer["more"] is False
 
 
@@ -396,7 +397,7 @@ async def test_history_entries_have_the_message_frame_shape(api: aiohttp.ClientS
     await post_many(api, thread, 1)
     _, answer = await call(api, "GET", f"/v1/threads/{thread}/messages")
     [message] = answer["messages"]
-    assert message == {"type": "message", "thread": thread, "seq": 1, "msg": message["msg"],
+    assert message == {"type": "message", "thread": thread, "seq": 2, "msg": message["msg"],
                        "from": "alice", "body": "m1", "meta": None, "ts": message["ts"],
                        "cid": "c1"}
 

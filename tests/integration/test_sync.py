@@ -101,7 +101,7 @@ async def test_a_replay_carries_every_thread_of_the_user_and_no_other(node: Node
     by_thread: dict[str, list[int]] = {}
     for m in replayed:
         by_thread.setdefault(m["thread"], []).append(m["seq"])
-    assert by_thread == {with_alice.id: [1, 2, 3], group.id: [1, 2, 3]}
+    assert by_thread == {with_alice.id: [1, 2, 3], group.id: [2, 3, 4]}  # 1: the creation
 
 
 async def test_replayed_own_messages_carry_their_cid(node: Node) -> None:
@@ -216,7 +216,7 @@ async def test_messages_sent_during_a_replay_arrive_once_and_after_what_preceded
         await bob.request({"type": "ping"})  # anything duplicated would precede the pong
         frames += bob.received[len(frames):]
     seqs = [f["seq"] for f in frames if f["type"] == "message"]
-    assert seqs == list(range(1, backlog + during + 1))
+    assert seqs == list(range(2, backlog + during + 2))  # seq 1: the group's creation
     assert [f["type"] for f in frames].count("synced") == 1
     carols = [f["body"] for f in frames if f["type"] == "message" and f["from"] == "carol"]
     assert carols == [f"carol {i}" for i in range(during)]

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from realtime.store import sqlite_ops
+from realtime.store import sqlite_groups, sqlite_ops
 from realtime.store.base import (
     Appended,
+    GroupChange,
     NewMessage,
     NotAMember,
     StoreError,
@@ -216,29 +217,30 @@ def test_a_write_that_fails_is_undone_alone(conn: sqlite3.Connection) -> None:
 
 
 def test_writes_in_one_batch_see_the_appends_before_them(conn: sqlite3.Connection) -> None:
-    group = sqlite_ops.create_group(conn, ["alice"], None)
+    group = sqlite_groups.open_group(conn, None, ["alice"], None, 0).thread
     results = commit_batch(
         conn,
         [
             AppendOp(NewMessage(group.id, "alice", "one"), None),
             CallOp(sqlite_ops.mark_read, (group.id, "alice", 99)),
-            CallOp(sqlite_ops.change_members, (group.id, ["bob"], [])),
+            CallOp(sqlite_groups.change_group,
+                   (GroupChange(group.id, None, 0, add=("bob",)),)),
             AppendOp(NewMessage(group.id, "bob", "two"), None),
         ],
     )
-    assert results[1] == 1  # clamped to the seq the append before it took
+    assert results[1] == 2  # clamped to the seq the append before it took
     last = results[3]
-    assert isinstance(last, Appended) and last.message.seq == 2
+    assert isinstance(last, Appended) and last.message.seq == 4
 
 
 def test_system_message_cid_is_unique_in_the_schema(conn: sqlite3.Connection) -> None:
-    group = sqlite_ops.create_group(conn, ["alice"], None)
+    group = sqlite_groups.open_group(conn, None, ["alice"], None, 0).thread
     insert = (
         "INSERT INTO messages (thread, seq, sender, cid, body, ts) VALUES (?, ?, NULL, ?, '', 0)"
     )
-    conn.execute(insert, (group.id, 1, "c1"))
+    conn.execute(insert, (group.id, 2, "c1"))
     with pytest.raises(sqlite3.IntegrityError):
-        conn.execute(insert, (group.id, 2, "c1"))
+        conn.execute(insert, (group.id, 3, "c1"))
 
 
 def test_cid_lookup_uses_the_unique_index(conn: sqlite3.Connection) -> None:
