@@ -218,11 +218,15 @@ class MsgpackCodec(Codec):
     def with_field(self, encoded: bytes | str, key: str, value: str) -> bytes:
         assert isinstance(encoded, bytes)
         header = encoded[0]
-        # Frames are maps of fewer than 15 keys: a fixmap, whose first byte holds the count.
-        if not 0x80 <= header < 0x8F:
-            raise ValueError("with_field needs a MessagePack fixmap with room for a key")
-        return bytes((header + 1,)) + encoded[1:] + self._encoder.encode(key) + \
-            self._encoder.encode(value)
+        tail = self._encoder.encode(key) + self._encoder.encode(value)
+        # Most frames are maps of fewer than 15 keys: a fixmap, whose first byte holds the
+        # count. A frame type declaring more fields (update) is a map16 at any count.
+        if 0x80 <= header < 0x8F:
+            return bytes((header + 1,)) + encoded[1:] + tail
+        if header == 0xDE:
+            count = int.from_bytes(encoded[1:3], "big") + 1
+            return b"\xde" + count.to_bytes(2, "big") + encoded[3:] + tail
+        raise ValueError("with_field needs a MessagePack map with room for a key")
 
     def encode_server(self, frame: ServerFrame) -> bytes:
         """Encode a frame for a client, as the payload of a binary frame."""

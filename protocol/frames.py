@@ -30,17 +30,22 @@ __all__ = [
     "INT64_MIN",
     "Ack",
     "Attachment",
+    "Block",
     "ClientFrame",
+    "Create",
     "Device",
     "Edit",
     "Error",
     "History",
     "HistoryReply",
     "Int64",
+    "Leave",
     "Like",
     "Likes",
     "ListThreads",
+    "Members",
     "Message",
+    "Mute",
     "Notification",
     "Ping",
     "Pong",
@@ -49,6 +54,7 @@ __all__ = [
     "Read",
     "Receipt",
     "Refresh",
+    "Rename",
     "RequestId",
     "Send",
     "ServerFrame",
@@ -148,6 +154,52 @@ class React(_ClientFrame, tag="react", kw_only=True):
     on: bool
 
 
+class Create(_ClientFrame, tag="create", kw_only=True):
+    """Make a group of the user (its first admin) and ``members`` (at least one other
+    user), titled ``title``; answered by an :class:`Ack` {thread}."""
+
+    members: list[str]
+    title: str | None = None
+
+
+class Members(_ClientFrame, tag="members", kw_only=True):
+    """Add ``add`` to and remove ``remove`` from group ``thread`` (admins; anyone may
+    remove themselves); answered by an :class:`Ack` {thread, members}."""
+
+    thread: str
+    add: list[str] = msgspec.field(default_factory=list)
+    remove: list[str] = msgspec.field(default_factory=list)
+
+
+class Leave(_ClientFrame, tag="leave", kw_only=True):
+    """Leave group ``thread``; answered by an :class:`Ack` {thread}."""
+
+    thread: str
+
+
+class Rename(_ClientFrame, tag="rename", kw_only=True):
+    """Set the title of group ``thread`` (admins); answered by an :class:`Ack` {thread}."""
+
+    thread: str
+    title: str
+
+
+class Block(_ClientFrame, tag="block", kw_only=True):
+    """Block (``on``) or unblock ``user``; answered by an :class:`Ack`."""
+
+    user: str
+    on: bool
+
+
+class Mute(_ClientFrame, tag="mute", kw_only=True):
+    """Mute (``on``) ``thread`` for the user's pushes, until ``until`` (epoch ms) when
+    given, or unmute it; answered by an :class:`Ack`."""
+
+    thread: str
+    on: bool
+    until: Int64 | None = None
+
+
 class Typing(_ClientFrame, tag="typing", kw_only=True):
     """Start (``on``) or stop typing in ``thread``; answered only on error."""
 
@@ -242,6 +294,12 @@ ClientFrame = (
     | Edit
     | Unsend
     | React
+    | Create
+    | Members
+    | Leave
+    | Rename
+    | Block
+    | Mute
 )
 
 
@@ -279,6 +337,7 @@ class Ack(_ServerFrame, tag="ack", kw_only=True):
     post: str | None = None
     count: Int64 | None = None
     exp: Int64 | None = None
+    members: list[str] | None = None
 
 
 class Error(_ServerFrame, tag="error", kw_only=True):
@@ -313,10 +372,12 @@ class Message(_ServerFrame, tag="message", kw_only=True):
 
 
 class Update(_ServerFrame, tag="update", kw_only=True):
-    """A change to message ``target`` of ``thread``: an entry of the thread's log with
-    its own ``seq``. ``user`` is who made it (None: the HTTP API). By ``kind``:
-    ``edit`` carries the new ``body`` and ``meta``; ``react`` the ``emoji`` and ``on``;
-    ``unsend`` nothing more."""
+    """A change to message ``target`` of ``thread``, or to the group itself (``target``
+    null): an entry of the thread's log with its own ``seq``. ``user`` is who made it
+    (None: the HTTP API). By ``kind``: ``edit`` carries the new ``body`` and ``meta``;
+    ``react`` the ``emoji`` and ``on``; ``unsend`` nothing more; ``members`` the users
+    ``added`` and ``removed`` and the group's ``admins`` after it; ``title`` the
+    ``title``."""
 
     thread: str
     seq: Int64
@@ -328,6 +389,10 @@ class Update(_ServerFrame, tag="update", kw_only=True):
     meta: dict[str, Any] | None = None
     emoji: str | None = None
     on: bool | None = None
+    added: list[str] | None = None
+    removed: list[str] | None = None
+    admins: list[str] | None = None
+    title: str | None = None
     cursor: str | None = None
 
 
@@ -381,13 +446,20 @@ class HistoryReply(_ServerFrame, tag="history", kw_only=True):
 
 
 class ThreadEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One thread in a :class:`ThreadsReply`; ``last`` is ``None`` for an empty thread."""
+    """One thread in a :class:`ThreadsReply`; ``last`` is ``None`` for an empty thread.
+    ``kind`` is ``dm`` or ``group``; ``admins`` a group's admins; ``muted`` False, True
+    or until when (epoch ms); ``blocked`` only on a DM whose other member the user
+    blocks (never shown to the one blocked)."""
 
     thread: str
     members: list[str]
     last: Message | None
     unread: Int64
     title: str | None = None
+    kind: str | None = None
+    admins: list[str] | None = None
+    muted: Int64 | bool | msgspec.UnsetType = msgspec.UNSET
+    blocked: bool | None = None
 
 
 class ThreadsReply(_ServerFrame, tag="threads", kw_only=True):

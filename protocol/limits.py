@@ -17,6 +17,7 @@ class Limits:
     user's sessions on one node, ``max_queue`` the bytes queued for one connection,
     ``max_topics`` the topics one connection follows, ``max_history`` the largest
     page a ``history`` request gets, ``max_threads`` the largest page of ``threads``.
+    ``max_group`` bounds a group's members, ``max_title`` a group's title (characters).
     """
 
     max_frame: int = 65536
@@ -29,6 +30,8 @@ class Limits:
     max_topics: int = 100
     max_history: int = 200
     max_threads: int = 200
+    max_group: int = 256
+    max_title: int = 100
 
     def as_welcome(self) -> dict[str, int | float]:
         """Return the limits announced in the ``welcome`` frame."""
@@ -40,4 +43,6 @@ class Limits:
             "burst": self.burst,
             "max_sessions": self.max_sessions,
             "max_queue": self.max_queue,
+            "max_group": self.max_group,
+            "max_title": self.max_title,
         }

@@ -32,16 +32,22 @@ from protocol.frames import (
     INT64_MAX,
     INT64_MIN,
     Attachment,
+    Block,
     ClientFrame,
+    Create,
     Device,
     Edit,
     History,
+    Leave,
     Like,
     ListThreads,
+    Members,
+    Mute,
     Ping,
     React,
     Read,
     Refresh,
+    Rename,
     Send,
     Subscribe,
     Sync,
@@ -362,6 +368,75 @@ def _validate_react(frame: React, limits: Limits) -> React:
     return frame
 
 
+def title_problem(title: str, limits: Limits) -> tuple[ErrorCode, str] | None:
+    """What is wrong with a group's title, or None: ``bad_request`` for an empty one or
+    one with control characters, ``too_large`` past ``limits.max_title`` characters. Shared by the
+    WebSocket and the HTTP API."""
+    if not title or any(unicodedata.category(c) == "Cc" for c in title):
+        return ErrorCode.BAD_REQUEST, "title must be 1 or more characters, no control ones"
+    if len(title) > limits.max_title:
+        return (ErrorCode.TOO_LARGE,
+                f"title is {len(title)} characters, more than the limit of {limits.max_title}")
+    return None
+
+
+def users_problem(users: list[str], limits: Limits, name: str) -> tuple[ErrorCode, str] | None:
+    """What is wrong with a list of users to add or remove, or None."""
+    if any(not is_user_id(u) for u in users):
+        return (ErrorCode.BAD_REQUEST,
+                f"{name} must list user ids: 1..64 characters of [A-Za-z0-9_.@+-]")
+    if len(users) > limits.max_group:
+        return ErrorCode.TOO_LARGE, f"a group has at most {limits.max_group} members"
+    return None
+
+
+def _raise(frame: ClientFrame, problem: tuple[ErrorCode, str] | None) -> None:
+    if problem is not None:
+        raise ProtocolError(problem[0], problem[1], frame.id)
+
+
+def _validate_create(frame: Create, limits: Limits) -> Create:
+    if not frame.members:
+        raise _bad(frame, "members must name at least one user besides you")
+    _raise(frame, users_problem(frame.members, limits, "members"))
+    if frame.title is not None:
+        _raise(frame, title_problem(frame.title, limits))
+    return frame
+
+
+def _validate_members(frame: Members, limits: Limits) -> Members:
+    _check_thread(frame, frame.thread)
+    if not frame.add and not frame.remove:
+        raise _bad(frame, "members needs users to add or remove")
+    _raise(frame, users_problem(frame.add, limits, "add"))
+    _raise(frame, users_problem(frame.remove, limits, "remove"))
+    return frame
+
+
+def _validate_leave(frame: Leave, limits: Limits) -> Leave:
+    _check_thread(frame, frame.thread)
+    return frame
+
+
+def _validate_rename(frame: Rename, limits: Limits) -> Rename:
+    _check_thread(frame, frame.thread)
+    _raise(frame, title_problem(frame.title, limits))
+    return frame
+
+
+def _validate_block(frame: Block, limits: Limits) -> Block:
+    if not is_user_id(frame.user):
+        raise _bad(frame, "user must be a user id: 1..64 characters of [A-Za-z0-9_.@+-]")
+    return frame
+
+
+def _validate_mute(frame: Mute, limits: Limits) -> Mute:
+    _check_thread(frame, frame.thread)
+    if frame.until is not None and (not frame.on or frame.until < 1):
+        raise _bad(frame, "until is an epoch-ms time (>= 1), only with on: true")
+    return frame
+
+
 def _validate_typing(frame: Typing, limits: Limits) -> Typing:
     _check_thread(frame, frame.thread)
     return frame
@@ -445,4 +520,10 @@ _RULES: Final[dict[type, Callable[[Any, Limits], Any]]] = {
     Edit: _validate_edit,
     Unsend: _validate_unsend,
     React: _validate_react,
+    Create: _validate_create,
+    Members: _validate_members,
+    Leave: _validate_leave,
+    Rename: _validate_rename,
+    Block: _validate_block,
+    Mute: _validate_mute,
 }

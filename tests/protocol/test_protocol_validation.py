@@ -337,4 +337,6 @@ def test_welcome_limits_name_the_contract_keys() -> None:
         "burst": 100,
         "max_sessions": 10,
         "max_queue": 1048576,
+        "max_group": 256,
+        "max_title": 100,
     }
