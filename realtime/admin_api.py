@@ -22,6 +22,8 @@ from realtime.directory.base import DirectoryUnavailable, NodeRecord
 from realtime.directory.heartbeat import now_ms
 from realtime.errors import RequestError
 from realtime.http_schema import (
+    Disconnected,
+    DisconnectUser,
     LoggedError,
     NodeEntry,
     NodeList,
@@ -71,6 +73,7 @@ class AdminApi:
         r = app.router
         r.add_get("/v1/nodes", self.nodes)
         r.add_get("/v1/users/{user}/sessions", self.sessions)
+        r.add_post("/v1/users/{user}/disconnect", self.disconnect)
         r.add_get("/v1/status", self.status)
         for path in STATUS_FILES:
             r.add_get(path, self.page)
@@ -107,6 +110,24 @@ class AdminApi:
             SessionEntry(session=s.session, node=s.node, connected=s.connected)
             for s in records
         ]))
+
+    async def disconnect(self, request: web.Request) -> web.Response:
+        """Close every session of the user on every node; answer how many (see
+        :mod:`realtime.services.moderation` for how the count is gathered)."""
+        user = request.match_info["user"]
+        if not is_user_id(user):
+            raise RequestError(ErrorCode.BAD_REQUEST, "invalid user id")
+        body = DisconnectUser()
+        raw = await request.read()
+        if raw.strip():
+            try:
+                # Lax: JSON Schema calls 1008.0 an integer.
+                body = msgspec.json.decode(raw, type=DisconnectUser, strict=False)
+            except msgspec.DecodeError as exc:
+                raise RequestError(ErrorCode.BAD_REQUEST, f"invalid body: {exc}") from exc
+        closed = await self.node.services.moderation.disconnect(
+            user, body.code, body.reason or "disconnected by the service")
+        return _answer(Disconnected(closed=closed))
 
     async def status(self, request: web.Request) -> web.Response:
         points = self.node.heartbeat.stats.points()

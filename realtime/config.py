@@ -93,6 +93,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("limit_handshakes", float, 0.0,
             "WebSocket handshakes per second per client address (0: no limit; past it: 429)"),
     Setting("limit_handshake_burst", int, 20, "handshakes a client address may make at once"),
+    Setting("limit_group", int, _LIMITS.max_group,
+            "most members of a group (past it: too_large)"),
+    Setting("limit_title", int, _LIMITS.max_title,
+            "longest group title, characters (past it: too_large)"),
+    Setting("limit_groups_per_hour", int, 20,
+            "groups one user may create in any hour (0: no limit; past it: rate_limited)"),
+    Setting("disconnect_wait", float, 2.0,
+            "most seconds a disconnect waits for the nodes holding the user's sessions to "
+            "say how many they closed"),
     Setting("allowed_origins", str, "",
             "comma-separated browser origins allowed to connect, https://*.example.com for "
             "subdomains (unset: any; past it: 403)"),
@@ -179,6 +188,10 @@ class Config:
     limit_connections: int = 20000
     limit_handshakes: float = 0.0
     limit_handshake_burst: int = 20
+    limit_group: int = _LIMITS.max_group
+    limit_title: int = _LIMITS.max_title
+    limit_groups_per_hour: int = 20
+    disconnect_wait: float = 2.0
     allowed_origins: str = ""
     trusted_proxies: str = ""
     heartbeat: float = 20.0
@@ -205,6 +218,8 @@ class Config:
             burst=self.limit_burst,
             max_sessions=self.limit_sessions,
             max_queue=self.limit_queue,
+            max_group=self.limit_group,
+            max_title=self.limit_title,
         )
 
     @property

@@ -97,8 +97,38 @@ class LikesCount(msgspec.Struct, tag="l", array_like=True, frozen=True):
     origin: str | None = None
 
 
+class Unwatch(msgspec.Struct, tag="u", array_like=True, frozen=True):
+    """``user`` blocked the recipient: their sessions stop showing ``user``'s presence.
+    Never reaches a client."""
+
+    user: str
+    origin: str | None = None
+
+
+class Disconnect(msgspec.Struct, tag="d", array_like=True, frozen=True):
+    """Close every session of the recipient with ``code`` and ``reason``; each node that
+    has some answers how many to ``reply`` (a channel) for ``request``. Never reaches a
+    client."""
+
+    code: int
+    reason: str
+    request: str
+    reply: str
+    origin: str | None = None
+
+
+class DisconnectReply(msgspec.Struct, tag="D", array_like=True, frozen=True):
+    """Node ``node`` closed ``closed`` sessions for disconnect ``request``."""
+
+    request: str
+    node: str
+    closed: int
+    origin: str | None = None
+
+
 Event = (
     MessageEvent | ReceiptEvent | TypingChange | NotificationEvent | PresenceChange | LikesCount
+    | Unwatch | Disconnect | DisconnectReply
 )
 
 
@@ -196,14 +226,16 @@ def folded_message(m: StoredMessage, user: str | None, *, with_cid: bool = False
 
 
 def update_frame(event: MessageEvent, *, cursor: bool = False) -> Update:
-    """The ``update`` frame of a change entry: by kind, the edit's body and meta, or the
-    reaction's emoji and on."""
-    edit = event.kind == "edit"
-    return Update(
+    """The ``update`` frame of a change entry: by kind, the edit's body and meta, the
+    reaction's emoji and on, the members added and removed (and the admins after), or
+    the new title."""
+    kind = event.kind
+    edit = kind == "edit"
+    update = Update(
         thread=event.thread,
         seq=event.seq,
         target=event.target,
-        kind=event.kind,
+        kind=kind,
         user=event.sender,
         ts=event.ts,
         body=event.body if edit else None,
@@ -212,6 +244,13 @@ def update_frame(event: MessageEvent, *, cursor: bool = False) -> Update:
         on=event.on,
         cursor=format_cursor(event.pos) if cursor else None,
     )
+    if kind == "members" and event.meta is not None:
+        update.added = list(event.meta.get("added", ()))
+        update.removed = list(event.meta.get("removed", ()))
+        update.admins = list(event.meta.get("admins", ()))
+    elif kind == "title":
+        update.title = event.body
+    return update
 
 
 class Delivery:
@@ -271,4 +310,5 @@ class Delivery:
             return Notification(nid=event.nid, data=event.data, ts=event.ts)
         if isinstance(event, PresenceChange):
             return Presence(user=event.user, online=event.online, last_seen=event.last_seen)
+        assert isinstance(event, LikesCount), "control events never reach a client"
         return Likes(post=event.post, count=event.count)

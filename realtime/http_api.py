@@ -34,6 +34,7 @@ from protocol.validation import (
     is_post_id,
     is_thread_id,
     is_user_id,
+    title_problem,
 )
 from realtime import metrics
 from realtime.admin_api import AdminApi
@@ -63,6 +64,7 @@ from realtime.http_schema import (
     SetLike,
     SetPostOwner,
     ThreadCreated,
+    ThreadInfo,
 )
 from realtime.openapi import openapi_document
 from realtime.services.messaging import now_ms
@@ -279,6 +281,7 @@ class HttpApi:
         r.add_get("/metrics", self.metrics)
         r.add_get("/v1/openapi.json", self.openapi)
         r.add_post("/v1/threads", self.create_thread)
+        r.add_get("/v1/threads/{thread}", self.describe_thread)
         r.add_post("/v1/threads/{thread}/members", self.change_members)
         r.add_post("/v1/threads/{thread}/messages", self.post_message)
         r.add_get("/v1/threads/{thread}/messages", self.history)
@@ -314,17 +317,30 @@ class HttpApi:
     async def create_thread(self, request: web.Request) -> web.Response:
         body = await decode(request, CreateThread)
         members = check_users(body.members, "members")
-        thread = await self.node.messaging.create_group(members, body.title)
-        return answer(ThreadCreated(thread=thread.id))
+        if body.title is not None:
+            self._check_title(body.title)
+        # The same entry as a member's create, with user null; the group has no admin.
+        made = await self.node.services.groups.create(None, members, body.title)
+        return answer(ThreadCreated(thread=made.thread.id))
+
+    async def describe_thread(self, request: web.Request) -> web.Response:
+        thread = await self.node.services.groups.describe(path_thread(request))
+        return answer(ThreadInfo(thread=thread.id, kind=thread.kind, title=thread.title,
+                                 members=list(thread.members), admins=list(thread.admins)))
+
+    def _check_title(self, title: str) -> None:
+        problem = title_problem(title, self.limits)
+        if problem is not None:
+            raise RequestError(*problem)
 
     async def change_members(self, request: web.Request) -> web.Response:
         thread_id = path_thread(request)
         body = await decode(request, ChangeMembers)
         add = check_users(body.add, "add")
         remove = check_users(body.remove, "remove")
-        # A DM's members are fixed by its id: the store refuses, answered 400 bad_request.
-        thread = await self.node.messaging.change_members(thread_id, add, remove)
-        return answer(Members(members=list(thread.members)))
+        # A DM's members are fixed by its id: answered 400 bad_request.
+        changed = await self.node.services.groups.change_members(None, thread_id, add, remove)
+        return answer(Members(members=list(changed.thread.members)))
 
     async def post_message(self, request: web.Request) -> web.Response:
         thread_id = path_thread(request)

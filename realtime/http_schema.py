@@ -34,6 +34,7 @@ UserId = Annotated[
                  description="1..64 characters of [A-Za-z0-9_.@+-]"),
 ]
 NO_NUL = r"^[^\x00]*$"
+TITLE_TEXT = r"^[^\x00-\x1f\x7f-\x9f]+$"
 """Every string a request carries: the store cannot keep U+0000 (``realtime.http_api``
 refuses it anywhere in a body, keys of free-form maps included)."""
 JSON_VALUE_SCHEMA: dict[str, Any] = {
@@ -71,7 +72,9 @@ class CreateThread(_Body, kw_only=True):
     """Create a group thread with these members (duplicates collapse)."""
 
     members: Annotated[list[UserId], msgspec.Meta(min_length=1, max_length=MAX_USERS_PER_CALL)]
-    title: Annotated[str, msgspec.Meta(max_length=256, pattern=NO_NUL)] | None = None
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=256,
+                                       pattern=TITLE_TEXT)] | None = None
+    """1..``REALTIME_LIMIT_TITLE`` characters (past it: 413), no control characters."""
 
 
 class ChangeMembers(_Body, kw_only=True):
@@ -173,6 +176,29 @@ class ErrorBody(_Body, kw_only=True):
 
 class ThreadCreated(_Body, kw_only=True):
     thread: str
+
+
+class ThreadInfo(_Body, kw_only=True):
+    """A thread as ``GET /v1/threads/{thread}`` describes it."""
+
+    thread: str
+    kind: str
+    title: str | None
+    members: list[str]
+    admins: list[str]
+
+
+class DisconnectUser(_Body, kw_only=True):
+    """Close every session of a user with ``code`` (1008 unless given; 1000 and
+    4000-4999, for the application's own meanings, are the others worth sending) and
+    ``reason``."""
+
+    code: Annotated[int, msgspec.Meta(ge=1000, le=4999)] = 1008
+    reason: Annotated[str, msgspec.Meta(max_length=120, pattern=NO_NUL)] = ""
+
+
+class Disconnected(_Body, kw_only=True):
+    closed: Int64
 
 
 class Members(_Body, kw_only=True):

@@ -15,7 +15,7 @@ import msgspec
 
 from realtime.broker.base import Broker
 from realtime.broker.channels import THREADS_CHANNEL, topic_channel, user_channel
-from realtime.events import Delivery, decode_event
+from realtime.events import Delivery, Disconnect, decode_event
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,14 @@ class Hub:
     """Local sessions by user; implements the broker's handler."""
 
     def __init__(self, broker: Broker, *, on_reset: Callable[[], None] | None = None,
-                 on_thread_changed: Callable[[str], None] | None = None) -> None:
+                 on_thread_changed: Callable[[str], None] | None = None,
+                 on_disconnect: Callable[[Disconnect, int], None] | None = None) -> None:
         self._broker = broker
         self._on_reset = on_reset
         self._on_thread_changed = on_thread_changed
+        self._on_disconnect = on_disconnect
+        """Called after a disconnect reached this node's sessions of a user, with how many."""
+        self._listeners: dict[str, Callable[[bytes], None]] = {}
         # A user's sessions in a list, not a set: almost always one or two, and a list is
         # a quarter of a set's size, which counts with tens of thousands of connections.
         self._by_user: dict[str, list[LocalSession]] = {}
@@ -103,6 +107,16 @@ class Hub:
             del self._by_topic[topic], self._by_channel[channel]
             await self._broker.unsubscribe(channel)
 
+    async def listen(self, channel: str, listener: Callable[[bytes], None]) -> None:
+        """Hand publications to ``channel`` (no session's: the node's own) to
+        ``listener``, which must not block."""
+        self._listeners[channel] = listener
+        await self._broker.subscribe(channel)
+
+    async def unlisten(self, channel: str) -> None:
+        if self._listeners.pop(channel, None) is not None:
+            await self._broker.unsubscribe(channel)
+
     def topics_of(self, session: LocalSession) -> frozenset[str]:
         """The topics ``session`` follows."""
         return frozenset(self._topics_of.get(session, ()))
@@ -128,6 +142,10 @@ class Hub:
         if not sessions:
             if channel == THREADS_CHANNEL and self._on_thread_changed is not None:
                 self._on_thread_changed(data.decode(errors="replace"))
+                return
+            listener = self._listeners.get(channel)
+            if listener is not None:
+                listener(data)
             return
         delivery = self._decode(data)
         if delivery is None:
@@ -138,6 +156,8 @@ class Hub:
         for session in sessions:
             if session.id != origin:
                 session.deliver(delivery)
+        if self._on_disconnect is not None and type(delivery.event) is Disconnect:
+            self._on_disconnect(delivery.event, len(sessions))
 
     def broker_reset(self) -> None:
         if self._on_reset is not None:
@@ -147,9 +167,10 @@ class Hub:
         if data is self._last_data or data == self._last_data:
             return self._last_delivery
         try:
-            delivery = Delivery(decode_event(data))
+            event = decode_event(data)
         except msgspec.DecodeError:
             log.warning("dropped an undecodable publication (%d bytes)", len(data))
             return None
+        delivery = Delivery(event)
         self._last_data, self._last_delivery = data, delivery
         return delivery

@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from realtime.broker.channels import THREADS_CHANNEL
 from realtime.broker.memory import MemoryBroker
 from realtime.config import Config
 from realtime.cursor_seal import CursorSeal
-from realtime.directory.base import Directory, SessionRecord
+from realtime.directory.base import Directory, DirectoryUnavailable, SessionRecord
 from realtime.directory.heartbeat import Heartbeat, NodeState
 from realtime.directory.memory import MemoryDirectory
 from realtime.events import NotificationEvent
@@ -46,8 +47,10 @@ from realtime.push_setup import Push
 from realtime.recent_errors import RecentErrors
 from realtime.server import make_public_app
 from realtime.services import Services
+from realtime.services.groups import GroupService
 from realtime.services.likes import LikesService
 from realtime.services.messaging import MessagingService, now_ms
+from realtime.services.moderation import ModerationService
 from realtime.services.presence import PresenceService
 from realtime.services.publisher import Publisher
 from realtime.services.typing import TypingService
@@ -156,19 +159,25 @@ class Node:
                                       issuer=provider.issuer, audience=provider.audience,
                                       keys=self.jwks)
         self.admission = make_admission(config)
-        self.hub = Hub(self.broker, on_reset=self._broker_reset,
-                       on_thread_changed=self._thread_changed)
         self.presence = make_presence(config)
         publisher = Publisher(TimedBroker(self.broker))
         messaging = MessagingService(self.store, publisher,
                                      new_dms_per_minute=config.limit_new_dms,
                                      cache_trusted=self._broker_connected)
+        moderation = ModerationService(publisher, node_id=self.id, nodes_of=self._nodes_of,
+                                       listen=self._listen, wait=config.disconnect_wait)
+        self.hub = Hub(self.broker, on_reset=self._broker_reset,
+                       on_thread_changed=self._thread_changed,
+                       on_disconnect=moderation.closed_here)
         self.services = Services(
             publisher=publisher,
             messaging=messaging,
             typing=TypingService(messaging, publisher),
             likes=LikesService(self.store, publisher, wall_clock=now_ms),
             presence=PresenceService(self.presence, self.store, publisher, now_ms),
+            groups=GroupService(messaging, publisher, max_group=config.limit_group,
+                                groups_per_hour=config.limit_groups_per_hour),
+            moderation=moderation,
         )
         self.messaging = messaging
         messaging.message_sent = self.services.typing.message_sent
@@ -205,6 +214,8 @@ class Node:
             await self.jwks.start()
         await self.broker.start(self.hub)
         await self.broker.subscribe(THREADS_CHANNEL)
+        # The answers addressed to this node (a disconnect's counts).
+        await self.services.moderation.start()
         await self.presence.start()
         await self.services.publisher.start()
         await self.services.likes.start()
@@ -302,6 +313,7 @@ class Node:
         for runner in self._runners:
             await runner.cleanup()
         await self.services.likes.close()
+        await self.services.moderation.close()
         await self.services.publisher.close()
         if self.push is not None:
             await self.push.close()
@@ -395,6 +407,22 @@ class Node:
             self._per_user[identity.user] -= 1
             if self._per_user[identity.user] <= 0:
                 del self._per_user[identity.user]
+
+    # -- what every node must hear ---------------------------------------------------------
+
+    async def _listen(self, channel: str, listener: Callable[[bytes], None]) -> None:
+        await self.hub.listen(channel, listener)
+
+    async def _nodes_of(self, user: str) -> set[str]:
+        """The nodes believed to hold sessions of ``user``: this one when it does, and
+        those the directory lists."""
+        nodes = {self.id} if self.hub.count(user) else set()
+        try:
+            records = await self.heartbeat.directory.sessions(user, now_ms())
+        except DirectoryUnavailable:
+            log.warning("directory unavailable: a disconnect waits only for this node")
+            return nodes
+        return nodes | {record.node for record in records}
 
     def _forget_session(self, user: str, session_id: str) -> None:
         records = self._session_records.get(user)

@@ -35,7 +35,7 @@ _TYPES: list[type] = [
     s.RegisterDevice, s.EditMessage, s.ErrorBody, s.ThreadCreated, s.Members, s.Posted,
     s.Changed, s.MessagesPage,
     s.Notified, s.PostOwner, s.LikeCount, s.Ok, s.PresenceList, s.Health, s.Readiness,
-    s.NodeList, s.SessionList, s.Status,
+    s.NodeList, s.SessionList, s.Status, s.ThreadInfo, s.DisconnectUser, s.Disconnected,
 ]
 
 
@@ -132,12 +132,25 @@ def _paths() -> dict[str, Any]:
         }},
         "/v1/threads": {"post": _operation(
             "Create a group thread.", s.ThreadCreated, body=s.CreateThread,
-            description="Duplicate members collapse; a group needs at least one member.")},
+            description="Duplicate members collapse; a group needs at least one member, and "
+                        "at most `REALTIME_LIMIT_GROUP` (413). Its first entry (seq 1) is a "
+                        "`members` update {added: everyone, user: null}, which every member "
+                        "gets live; a group made here has no admin.")},
+        "/v1/threads/{thread}": {"get": _operation(
+            "A thread: its kind, title, members and admins.", s.ThreadInfo,
+            params=[_THREAD], refused=(400, 404),
+            description="`kind` is `dm` or `group`; a DM has no title and no admins.")},
         "/v1/threads/{thread}/members": {"post": _operation(
             "Add, then remove, members of a group thread.", s.Members,
             body=s.ChangeMembers, params=[_THREAD], refused=(404,),
-            description="Answers the members now. A DM's members are fixed by its id: "
-                        "changing them is refused with 400 `bad_request`.")},
+            description="Answers the members now. A change is the thread's next entry, a "
+                        "`members` update {added, removed, admins, user: null} that every "
+                        "member and every removed user gets; a change that changes nothing "
+                        "makes none. From it on, a removed user gets nothing more of the "
+                        "thread. When the last admin is removed, the longest-standing "
+                        "member becomes admin. A DM's members are fixed by its id: changing "
+                        "them is refused with 400 `bad_request`; past `REALTIME_LIMIT_GROUP` "
+                        "members, 413.")},
         "/v1/threads/{thread}/messages": {
             "post": _operation(
                 "Post a message to a thread, delivered live to its members.", s.Posted,
@@ -212,6 +225,17 @@ def _paths() -> dict[str, Any]:
             description="One entry per node whose heartbeat (every `REALTIME_NODE_HEARTBEAT` "
                         "seconds) is younger than three intervals, ordered by node id. "
                         "Counts and rates of other nodes are as of their last heartbeat.")},
+        "/v1/users/{user}/disconnect": {"post": _operation(
+            "Close every session of a user, on every node.", s.Disconnected,
+            body=s.DisconnectUser, params=[_USER],
+            description="Each session closes with `code` (1008 unless given; 1000 and 4000-4999"
+                        " are the others worth sending) and `reason`. `closed` adds up what the"
+                        " nodes holding the user's sessions answered, waiting for each of them "
+                        "(as the directory lists them, and this node) at most "
+                        "`REALTIME_DISCONNECT_WAIT` seconds. A session opened in the last "
+                        "heartbeat on another node is closed too, but may not be counted. The "
+                        "user may reconnect: to keep them out, stop issuing them tokens (see "
+                        "docs/guarantees.md, banning a user).")},
         "/v1/users/{user}/sessions": {"get": _operation(
             "The open sessions of a user, on every node.", s.SessionList, params=[_USER],
             refused=(400,),

@@ -57,7 +57,17 @@ from realtime.broker.base import BrokerUnavailable
 from realtime.cursor_seal import CursorSeal
 from realtime.eager import Suspended, start_eagerly
 from realtime.errors import RequestError, unavailable
-from realtime.events import Delivery, LikesCount, PresenceChange, folded_message
+from realtime.events import (
+    Delivery,
+    Disconnect,
+    LikesCount,
+    MessageEvent,
+    PresenceChange,
+    ReceiptEvent,
+    TypingChange,
+    Unwatch,
+    folded_message,
+)
 from realtime.feed import Feed, State, replay_page
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
@@ -65,6 +75,8 @@ from realtime.replies import fitted
 from realtime.send_queue import SendQueue
 from realtime.services import Services
 from realtime.services.in_flight import InFlight
+from realtime.services.messaging import now_ms
+from realtime.session_controls import CONTROL_HANDLERS
 from realtime.store.base import Appended, Changed, StoreUnavailable, Thread
 from realtime.watermark import Watermark
 
@@ -78,9 +90,10 @@ class Session:
     """One client connection. Create it after the handshake, then ``await run()``."""
 
     # Thousands per node: slots keep each one small.
-    __slots__ = ("_bucket", "_cursors", "_hub", "_in_flight", "_limits", "_messaging",
-                 "_node_id", "_services", "_silent", "_snapshot_moved", "_snapshot_of", "_strikes",
-                 "_verifier", "_written", "_ws", "codec", "exp", "feed", "id", "queue", "user")
+    __slots__ = ("_bucket", "_cursors", "_departed", "_hub", "_in_flight", "_limits",
+                 "_messaging", "_node_id", "_silent", "_snapshot_moved", "_snapshot_of",
+                 "_strikes", "_unwatched", "_verifier", "_written", "_ws", "codec", "exp", "feed",
+                 "id", "queue", "services", "user")
 
     def __init__(
         self,
@@ -106,8 +119,14 @@ class Session:
         self._node_id = node_id
         self._limits = limits
         self._hub = hub
-        self._services = services
+        self.services = services
         self._messaging = services.messaging
+        self._departed: dict[str, int] | None = None
+        """Groups this user was removed from, by the seq of the entry that removed them:
+        nothing later of those threads reaches this session, whatever a node with
+        members cached from before sends it (until an entry adds the user again)."""
+        self._unwatched: set[str] | None = None
+        """Presence topics of users who blocked this user since it followed them."""
         self._snapshot_of: str | None = None
         self._snapshot_moved = False
         self._verifier = verifier
@@ -133,7 +152,7 @@ class Session:
         """Serve the connection until it closes. ``cursor``: replay what came after it first."""
         if cursor is not None:
             self.feed.hold()  # from the moment we attach: the replay decides what goes out
-        presence = self._services.presence
+        presence = self.services.presence
         try:
             await self._hub.attach(self)
             await presence.joined(self.user, self.id)
@@ -207,13 +226,54 @@ class Session:
 
     def deliver(self, delivery: Delivery) -> None:
         """Called by the hub for each event addressed to this user (never blocks)."""
+        event = delivery.event
         if self._snapshot_of is not None:
-            event = delivery.event
             if isinstance(event, PresenceChange) and event.user == self._snapshot_of:
                 self._snapshot_moved = True
                 return
-        metrics.sent(type(delivery.event))
+        if isinstance(event, MessageEvent):
+            if (self._departed is not None or event.kind == "members") \
+                    and not self._owed(event):
+                return
+        elif isinstance(event, PresenceChange):
+            if self._unwatched and f"presence:{event.user}" in self._unwatched:
+                return
+        elif isinstance(event, Disconnect):
+            self.close(event.code, event.reason)
+            return
+        elif isinstance(event, Unwatch):
+            if self._unwatched is None:
+                self._unwatched = set()
+            topic = f"presence:{event.user}"
+            self._unwatched.add(topic)
+            self.feed.forget_topic(topic)
+            return
+        elif self._departed is not None and isinstance(event, ReceiptEvent | TypingChange) \
+                and event.thread in self._departed:
+            return
+        metrics.sent(type(event))
         self.feed.deliver(delivery)
+
+    def _owed(self, event: MessageEvent) -> bool:
+        """Whether entry ``event`` may reach this user: not after their removal from its
+        thread (unless it adds them again). Notes removals as they pass."""
+        departed = self._departed
+        if departed is not None:
+            left = departed.get(event.thread)
+            if left is not None and event.seq > left:
+                if event.kind != "members" or self.user not in (event.meta or {}).get(
+                        "added", ()):
+                    return False
+                del departed[event.thread]
+        if event.kind == "members" and self.user in (event.meta or {}).get("removed", ()):
+            self.departed(event.thread, event.seq)
+        return True
+
+    def departed(self, thread: str, seq: int) -> None:
+        """Entry ``seq`` of ``thread`` removed this user: nothing later of it is theirs."""
+        if self._departed is None:
+            self._departed = {}
+        self._departed[thread] = max(seq, self._departed.get(thread, 0))
 
     def _error(self, request_id: int | str | None, code: ErrorCode, message: str) -> None:
         metrics.error(code)
@@ -292,6 +352,9 @@ class Session:
 
     async def _on_send(self, frame: Send) -> None:
         thread = await self._messaging.thread_for(self.user, thread=frame.thread, to=frame.to)
+        if thread.blocked and any(b != self.user for b in thread.blocked):
+            # The other member of this DM blocks this user (who is not told it is a block).
+            raise RequestError(ErrorCode.FORBIDDEN, "you cannot send to this thread")
         if frame.reply_to is not None:
             await self._messaging.check_reply(thread, frame.reply_to)
         in_flight = await self._room_in_flight()
@@ -379,11 +442,11 @@ class Session:
         self.send(Ack(id=frame.id, thread=frame.thread, seq=changed.seq, target=frame.seq))
 
     async def _on_typing(self, frame: Typing) -> None:
-        await self._services.typing.typing(self.user, frame.thread, frame.on)
+        await self.services.typing.typing(self.user, frame.thread, frame.on)
 
     async def _on_like(self, frame: Like) -> None:
         try:
-            count = await self._services.likes.like(self.user, frame.post, frame.on)
+            count = await self.services.likes.like(self.user, frame.post, frame.on)
         except StoreUnavailable as exc:
             raise unavailable("the store") from exc
         self.send(Ack(id=frame.id, post=frame.post, count=count))
@@ -391,17 +454,20 @@ class Session:
     async def _on_subscribe(self, frame: Subscribe) -> None:
         kind, name = parse_topic(frame.topic, frame.id)
         following = self._hub.topics_of(self)
-        if frame.topic not in following:
+        unwatched = self._unwatched is not None and frame.topic in self._unwatched
+        if frame.topic not in following or unwatched:
             if len(following) >= self._limits.max_topics:
                 raise RequestError(ErrorCode.FORBIDDEN,
                                    f"too many subscriptions (at most {self._limits.max_topics})")
             try:
-                allowed = kind != "presence" or await self._services.presence.may_watch(
+                allowed = kind != "presence" or await self.services.presence.may_watch(
                     self.user, name)
             except StoreUnavailable as exc:
                 raise unavailable("the store") from exc
             if not allowed:
                 raise RequestError(ErrorCode.FORBIDDEN, "you share no thread with this user")
+            if unwatched and self._unwatched is not None:
+                self._unwatched.discard(frame.topic)
             await self._hub.follow(self, frame.topic)
         try:
             state = await self._current_state(kind, name)
@@ -427,11 +493,11 @@ class Session:
         carries the count read from the store when it was sent.
         """
         if kind != "presence":
-            return LikesCount(post=name, count=await self._services.likes.count(name))
+            return LikesCount(post=name, count=await self.services.likes.count(name))
         for _ in range(5):
             self._snapshot_of, self._snapshot_moved = name, False
             try:
-                (state,) = await self._services.presence.states([name])
+                (state,) = await self.services.presence.states([name])
             finally:
                 self._snapshot_of = None
             if not self._snapshot_moved:
@@ -467,10 +533,18 @@ class Session:
     async def _on_threads(self, frame: ListThreads) -> None:
         summaries, more = await self._messaging.list_threads(self.user, limit=frame.limit,
                                                              after=frame.after)
+        blocked = await self.services.groups.blocked_by(self.user)
+        now = now_ms()
         entries = [
             ThreadEntry(thread=s.thread.id, members=list(s.thread.members),
                         last=None if s.last is None else folded_message(s.last, self.user),
-                        unread=s.unread, title=s.thread.title)
+                        unread=s.unread, title=s.thread.title, kind=s.thread.kind,
+                        admins=list(s.thread.admins) if s.thread.kind == "group" else None,
+                        muted=s.muted if s.muted is True or s.muted is False or s.muted > now
+                        else False,
+                        blocked=True if s.thread.kind == "dm" and any(
+                            m in blocked for m in s.thread.members if m != self.user)
+                        else None)
             for s in summaries
         ]
 
@@ -540,4 +614,5 @@ _HANDLERS: dict[type, Callable[[Session, Any], Awaitable[None]]] = {
     Edit: Session._on_edit,
     Unsend: Session._on_unsend,
     React: Session._on_react,
+    **CONTROL_HANDLERS,
 }

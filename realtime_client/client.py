@@ -39,20 +39,26 @@ from protocol.errors import CloseCode, ProtocolError
 from protocol.frames import (
     Ack,
     Attachment,
+    Block,
     ClientFrame,
+    Create,
     Device,
     Edit,
     Error,
     History,
     HistoryReply,
+    Leave,
     Like,
     ListThreads,
+    Members,
     Message,
+    Mute,
     Ping,
     Pong,
     React,
     Read,
     Refresh,
+    Rename,
     Send,
     ServerFrame,
     Subscribe,
@@ -311,6 +317,37 @@ class Client:
         """Add (or remove) the user's ``emoji`` on message ``seq``; the ack's ``seq`` is
         None when the reaction was already in that state."""
         return await self._call(React(thread=thread, seq=seq, emoji=emoji, on=on), Ack)
+
+    async def create(self, members: list[str], title: str | None = None) -> Ack:
+        """Make a group of the user (its first admin) and ``members``; the ack's
+        ``thread`` is its id. Every member gets its first entry, an ``update`` of kind
+        ``members``."""
+        return await self._call(Create(members=members, title=title), Ack)
+
+    async def members(self, thread: str, add: list[str] | None = None,
+                      remove: list[str] | None = None) -> Ack:
+        """Add and remove members of a group (admins; anyone may remove themselves);
+        the ack's ``members`` are the members after."""
+        return await self._call(Members(thread=thread, add=add or [], remove=remove or []),
+                                Ack)
+
+    async def leave(self, thread: str) -> Ack:
+        """Leave a group: nothing more of it reaches this user."""
+        return await self._call(Leave(thread=thread), Ack)
+
+    async def rename(self, thread: str, title: str) -> Ack:
+        """Set a group's title (admins)."""
+        return await self._call(Rename(thread=thread, title=title), Ack)
+
+    async def block(self, user: str, on: bool = True) -> Ack:
+        """Block (or unblock) ``user``: they cannot DM this user, see their presence or
+        add them to a group, and are not told."""
+        return await self._call(Block(user=user, on=on), Ack)
+
+    async def mute(self, thread: str, on: bool = True, until: int | None = None) -> Ack:
+        """Mute (or unmute) a thread's pushes to this user, until ``until`` (epoch ms)
+        when given."""
+        return await self._call(Mute(thread=thread, on=on, until=until), Ack)
 
     async def typing(self, thread: str, on: bool = True) -> None:
         """Say that the user started (or stopped) typing. No reply: errors are events."""

@@ -24,3 +24,10 @@ def topic_channel(topic: str) -> str:
 THREADS_CHANNEL = "rt:{threads}"
 """Every node subscribes it: the id of a thread whose members changed, so that each node
 drops the thread from its cache at once (see ``MessagingService.change_members``)."""
+
+_REPLY = "rt:{r:"
+
+
+def reply_channel(node: str) -> str:
+    """The channel of answers addressed to node ``node`` (a disconnect's counts)."""
+    return f"{_REPLY}{node}}}"

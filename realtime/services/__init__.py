@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from realtime.services.groups import GroupService
 from realtime.services.likes import LikesService
 from realtime.services.messaging import MessagingService
+from realtime.services.moderation import ModerationService
 from realtime.services.presence import PresenceService
 from realtime.services.publisher import Publisher
 from realtime.services.typing import TypingService
@@ -20,3 +22,5 @@ class Services:
     typing: TypingService
     likes: LikesService
     presence: PresenceService
+    groups: GroupService
+    moderation: ModerationService

@@ -58,5 +58,10 @@ class PresenceService:
         ]
 
     async def may_watch(self, watcher: str, user: str) -> bool:
-        """Whether ``watcher`` may follow ``user``'s presence: themselves, or a thread in common."""
-        return watcher == user or await self._store.shares_thread(watcher, user)
+        """Whether ``watcher`` may follow ``user``'s presence: themselves, or a thread in
+        common unless ``user`` blocks ``watcher``."""
+        if watcher == user:
+            return True
+        # Blocking: a user the other one blocks may not see their presence.
+        return (await self._store.shares_thread(watcher, user)
+                and not await self._store.blockers(watcher, [user]))

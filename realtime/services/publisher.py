@@ -19,11 +19,19 @@ from collections.abc import Iterable
 
 from realtime.broker.base import Broker, BrokerUnavailable
 from realtime.broker.channels import THREADS_CHANNEL, topic_channel, user_channel
-from realtime.events import Event, MessageEvent, NotificationEvent, ReceiptEvent, encode_event
+from realtime.events import (
+    Disconnect,
+    Event,
+    MessageEvent,
+    NotificationEvent,
+    ReceiptEvent,
+    Unwatch,
+    encode_event,
+)
 
 log = logging.getLogger(__name__)
 
-_OWED = (MessageEvent, ReceiptEvent, NotificationEvent)
+_OWED = (MessageEvent, ReceiptEvent, NotificationEvent, Unwatch, Disconnect)
 """Events worth retrying: the others are superseded by the next one anyway."""
 RETRY_LIMIT = 10_000
 """Publications waiting for a retry at most; past it the oldest are dropped."""
@@ -67,6 +75,10 @@ class Publisher:
         refused it (it is retried: meanwhile nodes that lost the broker trust no cache)."""
         return await self._send([THREADS_CHANNEL], thread.encode(), owed=True,
                                 what="membership change")
+
+    async def to_channel(self, channel: str, event: Event) -> bool:
+        """Publish ``event`` to one node's own channel (see ``channels.reply_channel``)."""
+        return await self._publish([channel], event)
 
     async def _publish(self, channels: list[str], event: Event) -> bool:
         if not channels:

@@ -84,7 +84,7 @@ class PushService:
                 message.seq,
             )
 
-        return await self._queue(users, content, owed=message.pos)
+        return await self._queue(users, content, owed=message.pos, thread=thread)
 
     async def recover(self, until_ms: int, limit: int = 100) -> int:
         """Discharge owed pushes of messages stamped at or before ``until_ms`` that no one
@@ -117,7 +117,7 @@ class PushService:
         async def content(_: str) -> PushContent:
             return built
 
-        return await self._queue([owner], content)
+        return await self._queue([owner], content, thread=thread)
 
     async def unsent(self, thread: str, seq: int) -> None:
         """Message ``seq`` of ``thread`` was unsent: its owed push and its jobs not yet
@@ -181,16 +181,22 @@ class PushService:
 
     async def _queue(
         self, users: Sequence[str], content: Callable[[str], Awaitable[PushContent]],
-        *, owed: int | None = None,
+        *, owed: int | None = None, thread: str | None = None,
     ) -> list[str]:
         """Jobs for the devices of the offline ones among ``users``; with ``owed``, as the
-        discharge of the push owed by the message at that position."""
+        discharge of the push owed by the message at that position; of a ``thread``'s
+        activity, none for those who muted it."""
         try:
             offline = await self.offline_recipients(users) if users else []
             devices = await self._store.devices_of(offline) if offline else []
             by_user: dict[str, list[str]] = {}
             for device in devices:
                 by_user.setdefault(device.user, []).append(device.token)
+            if thread is not None and by_user:
+                # Muting: no push of the thread while muted (live delivery is unchanged).
+                for user in await self._store.muted(thread, list(by_user),
+                                                    int(self._clock() * 1000)):
+                    del by_user[user]
             messages: list[PushMessage] = []
             for user, tokens in by_user.items():
                 built = await content(user)

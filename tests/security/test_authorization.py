@@ -112,10 +112,12 @@ async def test_a_removed_member_with_an_open_session_is_forbidden_at_once(group:
 async def test_a_removed_member_gets_no_later_message(group: Group) -> None:
     async with wire(group.node, "alice") as alice, wire(group.node, "bob") as bob:
         await remove(group, "alice")
+        removal = await alice.recv_until("update")  # the entry that removed her: hers
+        assert removal["kind"] == "members" and removal["removed"] == ["alice"]
         await bob.request({"type": "send", "thread": group.thread, "cid": "c1",
                            "body": "after"})
         await alice.request({"type": "ping"})  # anything sent to alice would come first
-    assert [f["type"] for f in alice.received] == ["pong"]
+    assert [f["type"] for f in alice.received] == ["update", "pong"]
 
 
 async def test_a_removed_members_messages_stay_in_the_thread(group: Group) -> None:
