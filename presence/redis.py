@@ -24,6 +24,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from presence.presence import Presence, PresenceUnavailable
+from presence.redis_connection import single_server
 
 log = logging.getLogger(__name__)
 
@@ -240,25 +241,18 @@ class RedisPresence(Presence):
 
 
 async def connect_redis(url: str) -> Redis:
-    """A client for what ``url`` names: a ``redis+cluster://`` URL, or a plain one whose
-    server reports ``cluster_enabled:1``, gets a cluster client (the scripts are
-    single-key, so they route by key); anything else, a plain one."""
-    scheme, sep, rest = url.partition("://")
-    if scheme.endswith("+cluster"):
-        return _cluster(f"{scheme.removesuffix('+cluster')}{sep}{rest}")
+    """A client for what ``url`` names (see :mod:`presence.redis_connection`): a cluster
+    client for a cluster (the scripts are single-key, so they route by key), a plain one
+    otherwise."""
+    url, plain = await single_server(url, _plain)
+    return _cluster(url) if plain is None else plain
+
+
+def _plain(url: str) -> Redis:
     # A pool that makes callers wait for a connection: redis-py's default one raises
     # "Too many connections" past 100, which a burst of session cleanups reached.
-    plain = Redis.from_pool(BlockingConnectionPool.from_url(
+    return Redis.from_pool(BlockingConnectionPool.from_url(
         url, max_connections=POOL_CONNECTIONS, timeout=POOL_TIMEOUT, health_check_interval=10))
-    try:
-        info = await plain.info("cluster")
-    except BaseException:
-        await plain.aclose()
-        raise
-    if int(info.get("cluster_enabled", 0)) == 1:
-        await plain.aclose()
-        return _cluster(url)
-    return plain
 
 
 def _cluster(url: str) -> Redis:

@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
+from functools import partial
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -27,14 +28,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisClusterException, RedisError
 
+from presence.redis_connection import single_server, url_address
 from realtime.broker.base import Broker, BrokerHandler, BrokerUnavailable
 from realtime.broker.redis_pipeline import PublishPipeline
 from realtime.broker.redis_pubsub import PubSubConnection, close_within
 
 log = logging.getLogger(__name__)
 
-CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-"""URL schemes that name a Redis Cluster, and the plain scheme redis-py expects instead."""
 
 CONNECT_TIMEOUT = 2.0
 """Seconds to open a TCP connection to Redis."""
@@ -255,26 +255,10 @@ class RedisBroker(Broker):
 
 async def open_engine(url: str, name: str, events: PubSubEvents, *,
                       publish_deadline: float = 0.0) -> RedisEngine:
-    """Connect to what ``url`` names, one server or a cluster; raise if unreachable."""
-    scheme, sep, rest = url.partition("://")
-    if scheme in CLUSTER_SCHEMES:
-        return await _open_cluster(f"{CLUSTER_SCHEMES[scheme]}{sep}{rest}", name, events)
-    publisher = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=PUBLISH_CONNECTIONS,
-        timeout=COMMAND_TIMEOUT,
-        retry=publisher_retry(),
-        socket_connect_timeout=CONNECT_TIMEOUT,
-        socket_timeout=COMMAND_TIMEOUT,
-        client_name=name,
-    ))
-    try:
-        info = await publisher.info("cluster")
-    except BaseException:
-        await publisher.aclose()
-        raise
-    if int(info.get("cluster_enabled", 0)) == 1:
-        await publisher.aclose()
+    """Connect to what ``url`` names, one server or a cluster (see
+    :mod:`presence.redis_connection`); raise if unreachable."""
+    url, publisher = await single_server(url, partial(_publisher, name=name))
+    if publisher is None:
         return await _open_cluster(url, name, events)
     engine = SingleRedis(publisher, url, name, events, publish_deadline=publish_deadline)
     try:
@@ -285,14 +269,20 @@ async def open_engine(url: str, name: str, events: PubSubEvents, *,
     return engine
 
 
+def _publisher(url: str, *, name: str) -> aioredis.Redis:
+    return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=PUBLISH_CONNECTIONS,
+        timeout=COMMAND_TIMEOUT,
+        retry=publisher_retry(),
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=COMMAND_TIMEOUT,
+        client_name=name,
+    ))
+
+
 async def _open_cluster(url: str, name: str, events: PubSubEvents) -> RedisEngine:
     # Imported here: a single-server deployment never loads the cluster client.
     from realtime.broker.redis_cluster import ClusterRedis
 
     return await ClusterRedis.open(url, name, events)
-
-
-def url_address(url: str) -> str:
-    """``host:port`` of a Redis URL, without credentials (for logs and errors)."""
-    rest = url.partition("://")[2]
-    return rest.rpartition("@")[2].partition("/")[0].partition("?")[0] or "localhost"

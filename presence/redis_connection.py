@@ -1,0 +1,52 @@
+"""One way to reach Redis from a URL, for presence, the broker and the node directory.
+
+A ``redis+cluster://`` (or ``rediss+cluster://``) URL names a Redis Cluster; a plain
+``redis://`` or ``rediss://`` URL names one server, unless that server reports
+``cluster_enabled:1``, in which case it is a node of a cluster and is reached as one.
+Each caller makes its own clients (pool sizes, timeouts and client names differ); this
+module only decides what the URL names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from redis.asyncio import Redis
+
+CLUSTER_SCHEMES: Final = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+"""URL schemes that name a Redis Cluster, and the plain scheme redis-py expects instead."""
+
+
+def plain_url(url: str) -> tuple[str, bool]:
+    """The URL as redis-py expects it, and whether its scheme names a cluster."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in CLUSTER_SCHEMES:
+        return f"{CLUSTER_SCHEMES[scheme]}{sep}{rest}", True
+    return url, False
+
+
+async def single_server(url: str, open_plain: Callable[[str], Redis]) -> tuple[str, Redis | None]:
+    """What ``url`` names: the URL redis-py expects, with a client made by ``open_plain``
+    when it is one server, or with None when it is a cluster (the caller then makes its
+    cluster client). Raises what the server's ``INFO`` raises when it cannot be reached.
+    """
+    url, named_cluster = plain_url(url)
+    if named_cluster:
+        return url, None
+    client = open_plain(url)
+    try:
+        info = await client.info("cluster")
+    except BaseException:
+        await client.aclose()
+        raise
+    if int(info.get("cluster_enabled", 0)) == 1:
+        await client.aclose()
+        return url, None
+    return url, client
+
+
+def url_address(url: str) -> str:
+    """``host:port`` of a Redis URL, without credentials (for logs and errors)."""
+    rest = url.partition("://")[2]
+    return rest.rpartition("@")[2].partition("/")[0].partition("?")[0] or "localhost"
