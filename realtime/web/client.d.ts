@@ -88,19 +88,27 @@ export interface Message {
   cursor?: string;
 }
 
-/** A change to message `target` of `thread`: an edit, an unsend or a reaction. */
+/**
+ * A change to message `target` of `thread` (an edit, an unsend or a reaction), or to the
+ * group itself (`target` null): its `members` (`added`, `removed`, and the `admins`
+ * after) or its `title`.
+ */
 export interface Update {
   type: 'update';
   thread: string;
   seq: number;
   target: number | null;
-  kind: 'edit' | 'unsend' | 'react';
+  kind: 'edit' | 'unsend' | 'react' | 'members' | 'title';
   user: string | null;
   ts: number;
   body?: string;
   meta?: Record<string, Json> | null;
   emoji?: string;
   on?: boolean;
+  added?: string[];
+  removed?: string[];
+  admins?: string[];
+  title?: string;
   cursor?: string;
 }
 
@@ -124,6 +132,8 @@ export interface Ack {
   post?: string;
   count?: number;
   exp?: number;
+  /** The members of a group after a `members` request. */
+  members?: string[];
 }
 
 export interface HistoryReply {
@@ -140,6 +150,13 @@ export interface ThreadEntry {
   last: Message | null;
   unread: number;
   title?: string;
+  kind?: 'dm' | 'group';
+  /** A group's admins. */
+  admins?: string[];
+  /** False, true (until unmuted), or until when (epoch ms). */
+  muted?: boolean | number;
+  /** Only on a DM whose other member this user blocks. */
+  blocked?: boolean;
 }
 
 /** A durable send's reply: where the message was stored. */
@@ -214,6 +231,17 @@ export declare class RealtimeClient extends EventTarget {
   unsend(thread: string, seq: number): Promise<Ack>;
   /** Add or remove a reaction; the ack's `seq` is null when nothing changed. */
   react(thread: string, seq: number, emoji: string, on?: boolean): Promise<Ack>;
+  /** Make a group with this user as its admin; the ack's `thread` is its id. */
+  create(members: string[], title?: string | null): Promise<Ack>;
+  /** Add and remove members (admins; anyone may remove themselves). */
+  members(thread: string, change?: { add?: string[]; remove?: string[] }): Promise<Ack>;
+  leave(thread: string): Promise<Ack>;
+  /** Set a group's title (admins). */
+  rename(thread: string, title: string): Promise<Ack>;
+  /** Block or unblock a user; they are never told. */
+  block(user: string, on?: boolean): Promise<Ack>;
+  /** Mute or unmute a thread's pushes, until `until` (epoch ms) when given. */
+  mute(thread: string, on?: boolean, until?: number | null): Promise<Ack>;
   /** False when not connected (nothing is sent). */
   typing(thread: string, on?: boolean): boolean;
   read(thread: string, seq: number): Promise<Ack>;

@@ -12,9 +12,9 @@
  * with the code `unavailable`. Topics subscribed to are subscribed again on every
  * connection. Every frame that is not a reply is dispatched as an event named after its
  * `type` (`message`, `update`, `typing`, `receipt`, `likes`, `presence`, `notification`,
- * ...). An `update` (an edit, unsend or reaction of a message, named by `target`) is an
- * entry of its thread with its own `seq`: it is ordered, deduplicated and resumed from
- * exactly like a message.
+ * ...). An `update` (an edit, unsend or reaction of a message, named by `target`; or a
+ * change of a group's `members` or `title`, `target` null) is an entry of its thread with
+ * its own `seq`: it is ordered, deduplicated and resumed from exactly like a message.
  *
  * No build step and no dependency: import it as an ES module.
  *
@@ -235,6 +235,50 @@ export class RealtimeClient extends EventTarget {
    */
   react(thread, seq, emoji, on = true) {
     return this.request({ type: 'react', thread, seq, emoji, on: Boolean(on) });
+  }
+
+  /**
+   * Make a group of the user (its first admin) and `members` (at least one other user),
+   * titled `title` when given. Resolves with `ack` {thread}; every member gets the group's
+   * first entry, an `update` of kind `members`.
+   */
+  create(members, title) {
+    const frame = { type: 'create', members: [...members] };
+    if (title !== undefined && title !== null) frame.title = title;
+    return this.request(frame);
+  }
+
+  /**
+   * Add and remove members of group `thread` (admins; anyone may remove only themselves).
+   * Resolves with `ack` {thread, members}: the members after.
+   */
+  members(thread, { add = [], remove = [] } = {}) {
+    return this.request({ type: 'members', thread, add: [...add], remove: [...remove] });
+  }
+
+  /** Leave group `thread`: nothing more of it reaches this user. */
+  leave(thread) {
+    return this.request({ type: 'leave', thread });
+  }
+
+  /** Set the title of group `thread` (admins). */
+  rename(thread, title) {
+    return this.request({ type: 'rename', thread, title });
+  }
+
+  /**
+   * Block (`on`) or unblock `user`: they cannot send to the DM with this user, follow
+   * their presence or add them to a group, and are never told.
+   */
+  block(user, on = true) {
+    return this.request({ type: 'block', user, on: Boolean(on) });
+  }
+
+  /** Mute (`on`) the pushes of `thread` to this user, until `until` (epoch ms) if given. */
+  mute(thread, on = true, until) {
+    const frame = { type: 'mute', thread, on: Boolean(on) };
+    if (until !== undefined && until !== null) frame.until = until;
+    return this.request(frame);
   }
 
   /**

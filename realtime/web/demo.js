@@ -116,6 +116,11 @@ function threadModel(id) {
       exists: false,          // known to the node (a DM not written to yet is not)
       members: [],
       title: null,
+      kind: id.startsWith('dm:') ? 'dm' : 'group',
+      admins: [],
+      muted: false,           // false, true, or until when (epoch ms)
+      blocked: false,         // a DM whose other member we block
+      left: false,            // a group we are no longer in
       unread: 0,
       readSeq: 0,             // our own read pointer
       messages: new Map(),    // seq -> message
@@ -173,6 +178,11 @@ async function refreshThreads() {
     t.exists = true;
     t.members = entry.members;
     t.title = entry.title ?? null;
+    t.kind = entry.kind ?? t.kind;
+    t.admins = entry.admins ?? [];
+    t.muted = entry.muted ?? false;
+    t.blocked = entry.blocked ?? false;
+    t.left = false;
     t.unread = entry.thread === demo.open ? 0 : entry.unread;
     if (entry.last) addMessage(t, entry.last);
   }
@@ -212,8 +222,36 @@ function onMessage(m) {
 
 function onUpdate(u) {
   const t = threadModel(u.thread);
-  applyChange(t, u);
+  if (u.kind === 'members' || u.kind === 'title') applyGroupChange(t, u);
+  else applyChange(t, u);
   render();
+}
+
+/** A change of the group itself: who is in it and who runs it, or its title. */
+function applyGroupChange(t, { kind, added = [], removed = [], admins, title, user }) {
+  t.exists = true;
+  if (kind === 'title') {
+    t.title = title ?? null;
+    return;
+  }
+  const members = new Set(t.members);
+  for (const u of added) members.add(u);
+  for (const u of removed) members.delete(u);
+  t.members = [...members].sort();
+  if (admins) t.admins = admins;
+  if (added.includes(demo.me)) {
+    t.left = false;
+    if (user && user !== demo.me) toast(`${user} added you to a group`);
+    // A group new to us: its title comes with the thread list.
+    refreshThreads().catch(report);
+  }
+  if (removed.includes(demo.me)) {
+    // From this entry on nothing of the group reaches us: it leaves the list.
+    t.left = true;
+    if (user && user !== demo.me) toast(`${user} removed you from ${threadName(t)}`);
+    if (demo.open === t.id) openThread(demo.lobby);
+  }
+  followPeople();
 }
 
 function react(t, m, emoji) {
@@ -479,7 +517,7 @@ function renderConnection(state) {
 }
 
 function renderThreads() {
-  const shown = [...demo.threads.values()].filter((t) => t.exists || t.id === demo.open);
+  const shown = [...demo.threads.values()].filter((t) => !t.left && (t.exists || t.id === demo.open));
   shown.sort((a, b) => (b.id === demo.lobby) - (a.id === demo.lobby) || b.lastTs - a.lastTs);
   const items = shown.map((t) => {
     const button = el('button', 'thread');
@@ -531,7 +569,8 @@ function renderConversation() {
   if (!t) return;
   $('conversation-title').textContent = threadName(t);
   $('conversation-members').textContent = t.id.startsWith('dm:') ? presenceText(others(t)[0])
-    : list(t.members);
+    : list(t.members.map((u) => (t.admins.includes(u) ? `${u} (admin)` : u)));
+  renderThreadControls(t);
   $('typing').textContent = typingText(t);
 
   const box = $('messages');
@@ -584,6 +623,23 @@ function renderConversation() {
   });
   box.replaceChildren(...items);
   if (atBottom) box.scrollTop = box.scrollHeight;
+}
+
+function renderThreadControls(t) {
+  const group = t.kind === 'group' && t.id !== demo.lobby;
+  const admin = t.admins.includes(demo.me);
+  $('group-manage').hidden = !group;
+  for (const id of ['group-add-input', 'group-add', 'rename-input', 'rename-button']) {
+    $(id).disabled = !admin;
+  }
+  const dm = t.kind === 'dm' && others(t).length === 1;
+  $('block-button').hidden = !dm;
+  $('block-button').textContent = t.blocked ? 'Unblock' : 'Block';
+  $('block-button').setAttribute('aria-pressed', String(t.blocked));
+  const muted = t.muted === true || (typeof t.muted === 'number' && t.muted > Date.now());
+  $('mute-button').hidden = !t.exists;
+  $('mute-button').textContent = muted ? 'Unmute' : 'Mute';
+  $('mute-button').setAttribute('aria-pressed', String(muted));
 }
 
 function renderAttachments(attachments) {
@@ -720,6 +776,78 @@ $('composer-cancel').addEventListener('click', () => {
   demo.editing = null;
   demo.replyTo = null;
   renderComposer();
+});
+
+// -- groups, blocks and mutes ----------------------------------------------------------------
+
+const userList = (text) => text.split(/[\s,]+/).map((u) => u.trim()).filter(Boolean);
+const openModel = () => (demo.open ? demo.threads.get(demo.open) : null);
+
+$('group-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const members = userList($('group-members').value);
+  const title = $('group-title').value.trim() || null;
+  demo.client.create(members, title).then((ack) => {
+    $('group-members').value = '';
+    $('group-title').value = '';
+    const t = threadModel(ack.thread);
+    Object.assign(t, { exists: true, kind: 'group', title, admins: [demo.me],
+                       members: [...new Set([demo.me, ...members])].sort() });
+    followPeople();
+    openThread(ack.thread);
+  }).catch((err) => toast(`Not created: ${err.message}`));
+});
+
+$('group-add').addEventListener('click', () => {
+  const t = openModel();
+  const add = userList($('group-add-input').value);
+  if (!t || add.length === 0) return;
+  demo.client.members(t.id, { add }).then((ack) => {
+    $('group-add-input').value = '';
+    t.members = ack.members;
+    followPeople();
+    render();
+  }).catch((err) => toast(`Not added: ${err.message}`));
+});
+
+$('rename-button').addEventListener('click', () => {
+  const t = openModel();
+  const title = $('rename-input').value.trim();
+  if (!t || !title) return;
+  demo.client.rename(t.id, title).then(() => {
+    $('rename-input').value = '';
+    t.title = title;
+    render();
+  }).catch((err) => toast(`Not renamed: ${err.message}`));
+});
+
+$('leave-button').addEventListener('click', () => {
+  const t = openModel();
+  if (!t) return;
+  demo.client.leave(t.id).then(() => {
+    t.left = true;
+    openThread(demo.lobby);
+  }).catch((err) => toast(`Could not leave: ${err.message}`));
+});
+
+$('block-button').addEventListener('click', () => {
+  const t = openModel();
+  const other = t && others(t)[0];
+  if (!other) return;
+  demo.client.block(other, !t.blocked).then(() => {
+    t.blocked = !t.blocked;
+    render();
+  }).catch((err) => toast(`Not changed: ${err.message}`));
+});
+
+$('mute-button').addEventListener('click', () => {
+  const t = openModel();
+  if (!t) return;
+  const muted = t.muted === true || (typeof t.muted === 'number' && t.muted > Date.now());
+  demo.client.mute(t.id, !muted).then(() => {
+    t.muted = !muted;
+    render();
+  }).catch((err) => toast(`Not changed: ${err.message}`));
 });
 
 $('composer-input').addEventListener('input', (event) => noteTyping(event.target.value.trim() !== ''));

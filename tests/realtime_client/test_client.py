@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from protocol.frames import Message, Pong, Synced, Welcome
+from protocol.frames import Message, Pong, Synced, Update, Welcome
 from realtime.node import Node
 from realtime_client import AuthenticationError, Client, ClientClosed, ClientError
 from tests.fixtures.node import NodeFactory
@@ -165,3 +165,26 @@ async def test_a_client_follows_a_node_restart_and_misses_nothing(
         await alice.send("after", to="bob")
         assert await _bodies(bob, 4) == ["m1", "m2", "m3", "after"]
 
+
+
+async def test_groups_blocks_and_mutes_through_the_client(client_for: ClientFactory) -> None:
+    async with client_for("ann") as ann, client_for("ben") as ben:
+        made = await ann.create(["ben"], title="trip")
+        assert made.thread is not None
+        created = await ben.next_event(Update, timeout=5)
+        assert (created.kind, created.added, created.admins) == ("members", ["ann", "ben"],
+                                                                 ["ann"])
+        assert (await ann.members(made.thread, add=["cat"])).members == ["ann", "ben", "cat"]
+        await ann.rename(made.thread, "trip 2")
+        renamed = await ben.next_event(Update, timeout=5)
+        while renamed.kind != "title":
+            renamed = await ben.next_event(Update, timeout=5)
+        assert renamed.title == "trip 2"
+        await ben.mute(made.thread, until=4_000_000_000_000)
+        listed = {t.thread: t for t in (await ben.threads()).threads}
+        assert listed[made.thread].muted == 4_000_000_000_000
+        await ben.leave(made.thread)
+        await ann.block("ben")
+        with pytest.raises(ClientError) as refused:
+            await ben.send("hi", to="ann")
+        assert refused.value.code == "forbidden"

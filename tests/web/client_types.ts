@@ -10,7 +10,11 @@ client.on('message', (m: Message) => {
   const from: string | null = m.from;
   void body; void from;
 });
-client.on('update', (u: Update) => { const kind: 'edit' | 'unsend' | 'react' = u.kind; void kind; });
+client.on('update', (u: Update) => {
+  const kind: 'edit' | 'unsend' | 'react' | 'members' | 'title' = u.kind;
+  const removed: string[] | undefined = u.removed;
+  void kind; void removed;
+});
 client.on('presence', (p) => { const online: boolean = p.online; void online; });
 client.on('cursor', (cursor) => { const c: string = cursor; void c; });
 client.on('state', ({ state, code }) => { void state; void code; });
@@ -28,6 +32,13 @@ async function main(): Promise<void> {
   const reacted = await client.react(reply.thread, reply.seq, '👍');
   const changed: number | null | undefined = reacted.seq;
   await client.unsend(reply.thread, reply.seq);
+  const group = await client.create(['bob', 'carol'], 'trip');
+  const members: string[] | undefined = (await client.members(group.thread!, { add: ['dan'] })).members;
+  await client.rename(group.thread!, 'trip 2');
+  await client.mute(group.thread!, true, Date.now() + 3_600_000);
+  await client.block('mallory');
+  await client.leave(group.thread!);
+  void members;
   void changed;
   try {
     await client.read(ack.thread, ack.seq);

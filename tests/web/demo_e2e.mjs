@@ -182,8 +182,50 @@ try {
     const page = await window.demo.client.history(lobby);
     return page.messages.filter((m) => m.from === 'alice').map((m) => ({ body: m.body, deleted: m.deleted ?? false }));
   });
+
+  step('alice creates a group with bob; it appears on bob\'s page');
+  await alice.fill('#group-members', 'bob');
+  await alice.fill('#group-title', 'Trip');
+  await alice.click('#group-create');
+  await alice.waitForSelector('#conversation-title:text-is("Trip")');
+  await thread(bob, ':has-text("Trip")').click();
+  await bob.waitForSelector('#conversation-members:has-text("alice (admin)")');
+
+  step('alice adds carol and renames the group; bob sees both');
+  await alice.fill('#group-add-input', 'carol');
+  await alice.click('#group-add');
+  await bob.waitForSelector('#conversation-members:has-text("carol")');
+  await alice.fill('#rename-input', 'Trip 2026');
+  await alice.click('#rename-button');
+  await bob.waitForSelector('#conversation-title:text-is("Trip 2026")');
+  results.bobManages = await bob.locator('#rename-button').isDisabled();
+
+  step('bob mutes the group: the node lists it muted');
+  await bob.click('#mute-button');
+  await bob.waitForSelector('#mute-button[aria-pressed="true"]');
+  results.bobMuted = await bob.evaluate(async () =>
+    (await window.demo.client.threads()).find((t) => t.title === 'Trip 2026')?.muted);
+
+  step('bob leaves: it is gone from his list, and alice sees him go');
+  await bob.click('#leave-button');
+  await thread(bob, ':has-text("Trip 2026")').waitFor({ state: 'detached' });
+  await alice.waitForFunction(() =>
+    !document.getElementById('conversation-members').textContent.includes('bob'));
+  results.groupMembersAfterLeave = await alice.locator('#conversation-members').textContent();
+
+  step('alice blocks bob: his message to her is refused, and she unblocks him');
   await thread(alice, '[data-thread="dm:alice:bob"]').click();
   await thread(bob, '[data-thread="dm:alice:bob"]').click();
+  await alice.click('#block-button');
+  await alice.waitForSelector('#block-button[aria-pressed="true"]');
+  results.bobSeesBlock = await bob.evaluate(async () =>
+    (await window.demo.client.threads()).find((t) => t.thread === 'dm:alice:bob')?.blocked ?? false);
+  await bob.fill('#composer-input', 'can you hear me');
+  await bob.press('#composer-input', 'Enter');
+  await bob.locator('.toast', { hasText: 'Not sent' }).waitFor();
+  await alice.click('#block-button');
+  await alice.waitForSelector('#block-button[aria-pressed="false"]');
+  results.blockedArrived = await message(alice, 'can you hear me').count();
 
   step('the node restarts: both pages reconnect by themselves and miss nothing');
   // The test drains the node (1012), starts it again on the same port and data, and

@@ -1,5 +1,6 @@
 """The demo page in a real browser: two users chat, type, read, like, react, edit, reply
-with a photo and unsend, and their pages lose nothing across a node restart or a reload.
+with a photo and unsend, run a group (create, add, rename, mute, leave) and block, and
+their pages lose nothing across a node restart or a reload.
 
 Headless Chromium is driven by ``demo_e2e.mjs`` (playwright-core from ``package.json`` in
 this folder) against a development node running in the test's event loop. The test skips,
@@ -124,6 +125,11 @@ async def test_two_browsers_chat_through_the_demo_and_a_reload_loses_nothing(
     assert results["editedReactions"] == 1
     assert results["thumbnailWidth"] == 1
     assert results["unsentLeft"] == 0
+    # Groups, blocking and muting from the page.
+    assert results["bobManages"] is True  # not an admin: rename and add are disabled
+    assert results["bobMuted"] is True
+    assert "bob" not in results["groupMembersAfterLeave"]
+    assert results["bobSeesBlock"] is False and results["blockedArrived"] == 0
     assert {"body": "", "deleted": True} in results["bobLobbyHistory"]
     assert all("hello lobby" not in m["body"] for m in results["bobLobbyHistory"])
     for shot in results["screenshots"]:
