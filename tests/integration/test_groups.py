@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from realtime.events import MessageEvent
 from realtime.node import Node
 from tests.fixtures.node import API_KEY, NodeFactory
 from tests.fixtures.wire import Wire, wire
@@ -130,6 +131,21 @@ async def test_a_removed_member_gets_the_entry_and_nothing_after(node: Node) -> 
             ("members", ["bob"], "alice")
         await alice.request({"type": "send", "thread": thread, "cid": "c", "body": "secret"})
         await alice.request({"type": "rename", "thread": thread, "title": "without bob"})
+        assert await nothing_more(bob) == []
+
+
+async def test_a_session_drops_what_a_stale_node_sends_after_the_removal(node: Node) -> None:
+    async with wire(node, "alice") as alice, wire(node, "bob") as bob:
+        thread = await created(alice, "bob")
+        await alice.request({"type": "members", "thread": thread, "remove": ["bob"]})
+        removal = await bob.recv_until("update")
+        while removal["removed"] != ["bob"]:  # the group's creation comes first
+            removal = await bob.recv_until("update")
+        # What a node that still held bob among the members would publish next: the
+        # thread's following entry, addressed to him too.
+        late = MessageEvent(thread, removal["seq"] + 1, 1 << 40, "late", "alice", "after",
+                            None, removal["ts"], None, None)
+        await node.messaging.publish(["bob"], late)
         assert await nothing_more(bob) == []
 
 
