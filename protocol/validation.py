@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -177,14 +177,6 @@ def _check_length(frame: ClientFrame, name: str, value: str, maximum: int) -> No
         raise _bad(frame, f"{name} must be 1..{maximum} characters")
 
 
-def _utf8_length(frame: ClientFrame, name: str, value: str) -> int:
-    try:
-        return len(value.encode())
-    except UnicodeEncodeError:
-        # Only reachable for frames built in Python: decoders reject lone surrogates.
-        raise _bad(frame, f"{name} is not valid Unicode") from None
-
-
 def has_nul(root: object) -> bool:
     """Whether a string in ``root`` (a string, or a JSON value: keys too) holds U+0000.
 
@@ -248,38 +240,64 @@ def _validate_send(frame: Send, limits: Limits) -> Send:
         raise _bad(frame, "to must be a user id: 1..64 characters of [A-Za-z0-9_.@+-]")
     _check_length(frame, "cid", frame.cid, MAX_CID_LENGTH)
     _check_no_nul(frame, "cid", frame.cid)
-    _check_body_meta(frame, frame.body, frame.meta, limits)
     if frame.reply_to is not None and frame.reply_to < 1:
         raise _bad(frame, "reply_to must be the seq of a message (>= 1)")
-    if frame.attachments is not None:
-        _check_attachments(frame, frame.attachments, limits)
+    problem = content_problem(frame.body, frame.meta, frame.attachments, limits)
+    if problem is not None:
+        raise ProtocolError(*problem, frame.id)
     return frame
 
 
 def _check_body_meta(frame: Send | Edit, body: str, meta: dict[str, Any] | None,
                      limits: Limits) -> None:
-    _check_no_nul(frame, "body", body)
-    size = _utf8_length(frame, "body", body)
+    problem = content_problem(body, meta, None, limits)
+    if problem is not None:
+        raise ProtocolError(*problem, frame.id)
+
+
+def content_problem(body: str, meta: dict[str, Any] | None,
+                    attachments: Sequence[Attachment] | None,
+                    limits: Limits) -> tuple[ErrorCode, str] | None:
+    """What is wrong with a message's content, as an error code and its message, or
+    None: the one rule set of a message's body, meta and attachments (an edit's, without
+    attachments), for the WebSocket and the HTTP API alike."""
+    if "\x00" in body:
+        return ErrorCode.BAD_REQUEST, "body must not contain the character U+0000"
+    try:
+        size = len(body.encode())
+    except UnicodeEncodeError:
+        # Only reachable for frames built in Python: decoders reject lone surrogates.
+        return ErrorCode.BAD_REQUEST, "body is not valid Unicode"
     if size > limits.max_body:
-        raise ProtocolError(
-            ErrorCode.TOO_LARGE,
-            f"body is {size} bytes, more than the limit of {limits.max_body}",
-            frame.id,
-        )
+        return (ErrorCode.TOO_LARGE,
+                f"body is {size} bytes, more than the limit of {limits.max_body}")
+    meta_size = 0
     if meta is not None:
         if not _is_json_value(meta):
-            raise _bad(frame, "meta must hold only JSON values")
-        _check_no_nul(frame, "meta", meta)
+            return ErrorCode.BAD_REQUEST, "meta must hold only JSON values"
+        if has_nul(meta):
+            return ErrorCode.BAD_REQUEST, "meta must not contain the character U+0000"
         try:
-            size = len(msgspec.json.encode(meta))
-        except (TypeError, ValueError, OverflowError):
-            raise _bad(frame, "meta must hold only JSON values") from None
-        if size > limits.max_meta:
-            raise ProtocolError(
-                ErrorCode.TOO_LARGE,
-                f"meta is {size} bytes as JSON, more than the limit of {limits.max_meta}",
-                frame.id,
-            )
+            meta_size = len(msgspec.json.encode(meta))
+        except (TypeError, ValueError, OverflowError, UnicodeEncodeError):
+            return ErrorCode.BAD_REQUEST, "meta must hold only JSON values"
+        if meta_size > limits.max_meta:
+            return (ErrorCode.TOO_LARGE, f"meta is {meta_size} bytes as JSON, more than the "
+                    f"limit of {limits.max_meta}")
+    if attachments is None:
+        return None
+    if len(attachments) > MAX_ATTACHMENTS:
+        return ErrorCode.BAD_REQUEST, f"at most {MAX_ATTACHMENTS} attachments"
+    for attachment in attachments:
+        problem = attachment_problem(attachment)
+        if problem is not None:
+            return ErrorCode.BAD_REQUEST, problem
+    # Attachments count against the meta limit: they are the message's metadata.
+    size = len(msgspec.json.encode(attachments)) + meta_size
+    if size > limits.max_meta:
+        return (ErrorCode.TOO_LARGE, f"meta and attachments are {size} bytes as JSON, more "
+                f"than the limit of {limits.max_meta}")
+    return None
 
 
 def is_https_url(value: object) -> bool:
@@ -310,26 +328,6 @@ def attachment_problem(attachment: Attachment) -> str | None:
     if attachment.thumb is not None and not is_https_url(attachment.thumb):
         return "attachment thumb must be an https URL of at most 2048 characters"
     return None
-
-
-def _check_attachments(frame: Send, attachments: list[Attachment], limits: Limits) -> None:
-    if len(attachments) > MAX_ATTACHMENTS:
-        raise _bad(frame, f"at most {MAX_ATTACHMENTS} attachments")
-    for attachment in attachments:
-        problem = attachment_problem(attachment)
-        if problem is not None:
-            raise _bad(frame, problem)
-    # Attachments count against the meta limit: they are the message's metadata.
-    size = len(msgspec.json.encode(attachments))
-    if frame.meta is not None:
-        size += len(msgspec.json.encode(frame.meta))
-    if size > limits.max_meta:
-        raise ProtocolError(
-            ErrorCode.TOO_LARGE,
-            f"meta and attachments are {size} bytes as JSON, more than the limit of"
-            f" {limits.max_meta}",
-            frame.id,
-        )
 
 
 def emoji_problem(emoji: str) -> str | None:

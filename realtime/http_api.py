@@ -29,7 +29,7 @@ from protocol.errors import ErrorCode
 from protocol.frames import INT64_MAX, Attachment
 from protocol.validation import (
     PLATFORMS,
-    attachment_problem,
+    content_problem,
     has_nul,
     is_post_id,
     is_thread_id,
@@ -200,13 +200,6 @@ def check_users(users: list[str], name: str) -> list[str]:
     return list(dict.fromkeys(users))
 
 
-def utf8_size(name: str, text: str) -> int:
-    try:
-        return len(text.encode())
-    except UnicodeEncodeError:
-        raise bad_request(f"{name} is not valid Unicode") from None
-
-
 def json_size(name: str, value: Any) -> int:
     """Bytes of ``value`` as JSON; 400 unless every node can also carry it as
     MessagePack (JSON integers are unbounded, MessagePack's are not)."""
@@ -349,19 +342,11 @@ class HttpApi:
         sender = body.from_
         if sender is not None and not is_user_id(sender):
             raise bad_request("from must be a user id (1..64 characters of [A-Za-z0-9_.@+-])")
-        self._check_body_meta(body.body, body.meta)
-        attachments = None
-        if body.attachments is not None:
-            # The types checked each field; the rules are the WebSocket's, checked again.
-            attachments = msgspec.to_builtins(body.attachments)
-            for attachment in msgspec.convert(attachments, list[Attachment]):
-                problem = attachment_problem(attachment)
-                if problem is not None:
-                    raise bad_request(problem)
-            size = json_size("attachments", attachments) + (
-                0 if body.meta is None else json_size("meta", body.meta))
-            if size > self.limits.max_meta:
-                raise too_large("meta and attachments as JSON", size, self.limits.max_meta)
+        attachments = None if body.attachments is None else msgspec.to_builtins(
+            body.attachments)
+        # The types checked each field; the rules are the WebSocket's, checked again.
+        self._check_content(body.body, body.meta, None if attachments is None
+                            else msgspec.convert(attachments, list[Attachment]))
         thread = await self.node.messaging.find_thread(thread_id)
         if sender is not None and sender not in thread.members:
             raise RequestError(ErrorCode.FORBIDDEN, "from is not a member of this thread")
@@ -396,7 +381,7 @@ class HttpApi:
         """An ``edit`` entry with user null: the API may edit any message."""
         thread_id, seq = path_thread(request), path_seq(request)
         body = await decode(request, EditMessage)
-        self._check_body_meta(body.body, body.meta)
+        self._check_content(body.body, body.meta, None)
         changed = await self.node.messaging.change(
             None, thread_id, "edit", seq, body=body.body, meta=body.meta,
             replace_meta=body.meta is not None)
@@ -408,14 +393,12 @@ class HttpApi:
         changed = await self.node.messaging.change(None, thread_id, "unsend", seq)
         return answer(Changed(thread=thread_id, seq=changed.seq, target=seq))
 
-    def _check_body_meta(self, text: str, meta: dict[str, Any] | None) -> None:
-        size = utf8_size("body", text)
-        if size > self.limits.max_body:
-            raise too_large("body", size, self.limits.max_body)
-        if meta is not None:
-            size = json_size("meta", meta)
-            if size > self.limits.max_meta:
-                raise too_large("meta as JSON", size, self.limits.max_meta)
+    def _check_content(self, text: str, meta: dict[str, Any] | None,
+                       attachments: list[Attachment] | None) -> None:
+        """The message rules of the WebSocket (:func:`protocol.validation.content_problem`)."""
+        problem = content_problem(text, meta, attachments, self.limits)
+        if problem is not None:
+            raise RequestError(*problem)
 
     # -- notifications -----------------------------------------------------------------
 
