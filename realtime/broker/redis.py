@@ -259,7 +259,7 @@ async def open_engine(url: str, name: str, events: PubSubEvents, *,
     :mod:`presence.redis_connection`); raise if unreachable."""
     url, publisher = await single_server(url, partial(_publisher, name=name))
     if publisher is None:
-        return await _open_cluster(url, name, events)
+        return await _open_cluster(url, name, events, publish_deadline=publish_deadline)
     engine = SingleRedis(publisher, url, name, events, publish_deadline=publish_deadline)
     try:
         await engine.connection.start()
@@ -281,8 +281,9 @@ def _publisher(url: str, *, name: str) -> aioredis.Redis:
     ))
 
 
-async def _open_cluster(url: str, name: str, events: PubSubEvents) -> RedisEngine:
+async def _open_cluster(url: str, name: str, events: PubSubEvents, *,
+                        publish_deadline: float = 0.0) -> RedisEngine:
     # Imported here: a single-server deployment never loads the cluster client.
     from realtime.broker.redis_cluster import ClusterRedis
 
-    return await ClusterRedis.open(url, name, events)
+    return await ClusterRedis.open(url, name, events, publish_deadline=publish_deadline)

@@ -22,7 +22,8 @@ restart nodes after resharding.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -41,8 +42,12 @@ from realtime.broker.redis_pubsub import PubSubConnection, close_within
 class ClusterRedis:
     """A Redis Cluster: ``SPUBLISH`` grouped per primary, ``SSUBSCRIBE`` per primary."""
 
-    def __init__(self, cluster: RedisCluster, url: str, name: str, events: PubSubEvents):
+    def __init__(self, cluster: RedisCluster, url: str, name: str, events: PubSubEvents,
+                 *, publish_deadline: float = 0.0):
         self._cluster = cluster
+        self._deadline = publish_deadline
+        self._late: set[asyncio.Task[None]] = set()
+        """Publications past their deadline, still on their way (cancelled at close)."""
         self._url = url
         self._name = name
         self._events = events
@@ -56,7 +61,8 @@ class ClusterRedis:
         return list(self._by_node.values())
 
     @classmethod
-    async def open(cls, url: str, name: str, events: PubSubEvents) -> ClusterRedis:
+    async def open(cls, url: str, name: str, events: PubSubEvents, *,
+                   publish_deadline: float = 0.0) -> ClusterRedis:
         """Discover the cluster and connect to every primary; raise if unreachable."""
         cluster = RedisCluster.from_url(
             url,
@@ -65,7 +71,7 @@ class ClusterRedis:
             socket_timeout=COMMAND_TIMEOUT,
             client_name=name,
         )
-        engine = cls(cluster, url, name, events)
+        engine = cls(cluster, url, name, events, publish_deadline=publish_deadline)
         try:
             await cluster.initialize()
             for node in cluster.get_primaries():
@@ -124,6 +130,29 @@ class ClusterRedis:
             await connection.unsubscribe(channel)
 
     async def publish(self, channels: Sequence[str], data: bytes) -> None:
+        """Publish to every channel; past the publish deadline raise :class:`TimeoutError`
+        while the publication goes on (a hung shard must not hold up acks)."""
+        if self._deadline <= 0:
+            await self._publish(channels, data)
+            return
+        # A task and a timer, not asyncio.timeout: a publication may be awaited outside
+        # any task (an eager send's first step), where asyncio.timeout refuses to work.
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._publish(channels, data))
+        done: asyncio.Future[None] = loop.create_future()
+        task.add_done_callback(partial(_finished, done))
+        timer = loop.call_later(self._deadline, _expire, done)
+        try:
+            await done
+        except TimeoutError:
+            self._late.add(task)
+            task.add_done_callback(_forget_late(self._late))
+            raise
+        finally:
+            timer.cancel()
+        task.result()
+
+    async def _publish(self, channels: Sequence[str], data: bytes) -> None:
         async with self._cluster.pipeline() as pipe:
             for channel in channels:
                 pipe.spublish(channel, data)
@@ -133,6 +162,8 @@ class ClusterRedis:
         await self._cluster.ping(target_nodes=RedisCluster.PRIMARIES)
 
     async def close(self) -> None:
+        for task in list(self._late):
+            task.cancel()
         connections = list(self._by_node.values())
         self._by_node.clear()
         self._routes.clear()
@@ -146,3 +177,21 @@ def node_url(url: str, host: str, port: int) -> str:
     userinfo = parts.netloc.rpartition("@")[0]
     netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _finished(done: asyncio.Future[None], _task: asyncio.Task[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+def _expire(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_exception(TimeoutError("Redis did not answer within the publish deadline"))
+
+
+def _forget_late(late: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def forget(task: asyncio.Task[None]) -> None:
+        late.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a late failure is already counted as one
+    return forget

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ import pytest
 
 from realtime.broker.redis import COMMAND_TIMEOUT
 from tests.fixtures.node import NodeFactory
+from tests.fixtures.redis_cluster import RedisCluster
 from tests.fixtures.servers import RedisServer
 from tests.fixtures.wire import wire
 
@@ -38,7 +40,7 @@ def own_redis() -> Iterator[RedisServer]:
 
 
 async def test_acks_keep_coming_while_redis_is_frozen_and_nothing_is_lost(
-        node_factory: NodeFactory, own_redis: RedisServer) -> None:
+        own_redis: RedisServer, node_factory: NodeFactory) -> None:
     node = await node_factory(redis_url=own_redis.url, publish_deadline=DEADLINE)
     async with wire(node, "bob") as bob:
         cursor = bob.welcome["cursor"]
@@ -61,3 +63,38 @@ async def test_acks_keep_coming_while_redis_is_frozen_and_nothing_is_lost(
         await bob.recv_until("synced")
         got = [f for f in bob.received if f["type"] == "message"]
     assert [(m["seq"], m["body"]) for m in got] == [(i + 1, f"frozen {i}") for i in range(5)]
+
+
+@pytest.fixture
+def own_redis_cluster() -> Iterator[RedisCluster]:
+    """A Redis Cluster of this test's own, since the test freezes it."""
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        pytest.skip("a Redis Cluster needs redis-server and redis-cli (package redis-tools)")
+    cluster = RedisCluster(server, cli)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        for process in cluster.processes:
+            process.send_signal(signal.SIGCONT)
+        cluster.stop()
+
+
+async def test_acks_keep_coming_while_a_redis_cluster_is_frozen(
+        own_redis_cluster: RedisCluster, node_factory: NodeFactory) -> None:
+    # The cluster is asked for first, so that it outlives the node.
+    node = await node_factory(redis_url=own_redis_cluster.url, publish_deadline=DEADLINE)
+    async with wire(node, "alice") as alice:
+        for process in own_redis_cluster.processes:
+            process.send_signal(signal.SIGSTOP)
+        try:
+            async with asyncio.timeout(ACKS_WITHIN):
+                for i in range(5):
+                    await alice.send({"type": "send", "to": "bob", "cid": f"c{i}",
+                                      "body": f"frozen {i}", "id": i})
+                acks = [await alice.recv_until(id=i) for i in range(5)]
+        finally:
+            for process in own_redis_cluster.processes:
+                process.send_signal(signal.SIGCONT)
+    assert [a["seq"] for a in acks] == [1, 2, 3, 4, 5]
