@@ -37,7 +37,6 @@ from realtime.cursor_seal import CursorSeal
 from realtime.directory.base import Directory, DirectoryUnavailable, SessionRecord
 from realtime.directory.heartbeat import Heartbeat, NodeState
 from realtime.directory.memory import MemoryDirectory
-from realtime.events import NotificationEvent
 from realtime.http_api import make_api_app
 from realtime.http_errors import JsonErrorsRunner
 from realtime.hub import Hub
@@ -53,6 +52,7 @@ from realtime.services.messaging import MessagingService, now_ms
 from realtime.services.moderation import ModerationService
 from realtime.services.presence import PresenceService
 from realtime.services.publisher import Publisher
+from realtime.services.thread_cache import ThreadCache
 from realtime.services.typing import TypingService
 from realtime.session import Session
 from realtime.startup import listen_failure
@@ -161,9 +161,14 @@ class Node:
         self.admission = make_admission(config)
         self.presence = make_presence(config)
         publisher = Publisher(TimedBroker(self.broker))
+        threads = ThreadCache(self.store, trusted=self._broker_connected)
+        typing = TypingService(threads, publisher)
+        self.push = Push(config, self.store, self.presence) if config.fcm_credentials else None
+        self.push_worker = self.push.worker if self.push is not None else None
+        push_service = self.push.service if self.push is not None else None
         messaging = MessagingService(self.store, publisher,
                                      new_dms_per_minute=config.limit_new_dms,
-                                     cache_trusted=self._broker_connected)
+                                     threads=threads, push=push_service, after_send=typing)
         moderation = ModerationService(publisher, node_id=self.id, nodes_of=self._nodes_of,
                                        listen=self._listen, wait=config.disconnect_wait)
         self.hub = Hub(self.broker, on_reset=self._broker_reset,
@@ -172,19 +177,14 @@ class Node:
         self.services = Services(
             publisher=publisher,
             messaging=messaging,
-            typing=TypingService(messaging, publisher),
-            likes=LikesService(self.store, publisher, wall_clock=now_ms),
+            typing=typing,
+            likes=LikesService(self.store, publisher, wall_clock=now_ms, push=push_service),
             presence=PresenceService(self.presence, self.store, publisher, now_ms),
             groups=GroupService(messaging, publisher, max_group=config.limit_group,
                                 groups_per_hour=config.limit_groups_per_hour),
             moderation=moderation,
         )
         self.messaging = messaging
-        messaging.message_sent = self.services.typing.message_sent
-        self.push = Push(config, self.store, self.presence) if config.fcm_credentials else None
-        self.push_worker = self.push.worker if self.push is not None else None
-        messaging.push = self.push.service if self.push is not None else None
-        self.services.likes.on_owner_notified = self._push_like
         # One node with the in-process broker delivers in commit order; anything else may
         # reorder publications, and cursors then wait for positions to settle.
         self.watermark = Watermark(self.store, ordered=isinstance(self.broker, MemoryBroker))
@@ -478,12 +478,6 @@ class Node:
             await asyncio.sleep(self.config.heartbeat / 2)
             for session in list(self._sessions):
                 session.keepalive()
-
-    async def _push_like(self, owner: str, event: NotificationEvent) -> None:
-        """A like notification went to ``owner``'s sessions; push it if they have none."""
-        if self.push is not None:
-            data = event.data
-            await self.push.service.like(owner, data["post"], data["user"], data["count"])
 
     def _thread_changed(self, thread: str) -> None:
         self.messaging.threads.forget(thread)

@@ -17,8 +17,9 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from realtime.events import LikesCount, NotificationEvent
 from realtime.services.publisher import Publisher
@@ -38,6 +39,12 @@ class _OwnerNotice:
     count: int
 
 
+class LikePush(Protocol):
+    """Pushes a like notification to an owner with no session (the push service)."""
+
+    async def like(self, owner: str, post: str, user: str, count: int) -> bool: ...
+
+
 class LikesService:
     """Likes for sockets and HTTP alike. ``start()`` runs the coalescing task; ``close()``
     flushes what is pending and stops it."""
@@ -45,15 +52,15 @@ class LikesService:
     def __init__(self, store: Store, publisher: Publisher, *, wall_clock: Callable[[], int],
                  interval: float = 0.25, owner_window: float = 10.0,
                  clock: Callable[[], float] = time.monotonic,
-                 ) -> None:
+                 push: LikePush | None = None) -> None:
         self._store = store
         self._publisher = publisher
         self._wall_clock = wall_clock
         self.interval = interval
         self.owner_window = owner_window
         self._clock = clock
-        self.on_owner_notified: Callable[[str, NotificationEvent], Awaitable[None]] | None = None
-        """Awaited after each like notification (the node pushes it to an offline owner)."""
+        self._push = push
+        """When push is on: each like notification is pushed to an offline owner."""
         self._dirty: set[str] = set()
         self._owner_pending: dict[str, _OwnerNotice] = {}
         self._owner_last: dict[str, float] = {}
@@ -140,8 +147,8 @@ class LikesService:
                 ts=self._wall_clock(),
             )
             await self._publisher.to_users([notice.owner], event)
-            if self.on_owner_notified is not None:
-                await self.on_owner_notified(notice.owner, event)
+            if self._push is not None:
+                await self._push.like(notice.owner, post, notice.user, notice.count)
         for post, at in list(self._owner_last.items()):
             if now - at >= self.owner_window and post not in self._owner_pending:
                 del self._owner_last[post]

@@ -14,9 +14,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from protocol.errors import ErrorCode
 from realtime import fault_injection, metrics
@@ -51,6 +51,12 @@ from realtime.store.base import (
 
 log = logging.getLogger(__name__)
 
+class AfterSend(Protocol):
+    """What hears of each new message with a sender (the typing service)."""
+
+    async def message_sent(self, user: str, thread: Thread) -> None: ...
+
+
 SendDone = Callable[[Appended | Exception | None], None]
 """What a send's pipeline reports (see :meth:`MessagingService.send_soon`)."""
 
@@ -69,19 +75,20 @@ class MessagingService:
     def __init__(self, store: Store, publisher: Publisher, *,
                  clock: Callable[[], int] = now_ms, new_dms_per_minute: int = NEW_DMS,
                  monotonic: Callable[[], float] = time.monotonic,
-                 cache_trusted: Callable[[], bool] = lambda: True) -> None:
+                 threads: ThreadCache | None = None, push: PushService | None = None,
+                 after_send: AfterSend | None = None) -> None:
         self.store = store
         self._publisher = publisher
         self._clock = clock
         # Any user id names a DM, so a client could otherwise make threads without end.
         self._new_dms = KeyedBuckets(new_dms_per_minute / 60, max(1, new_dms_per_minute))
         self._monotonic = monotonic
-        self.threads = ThreadCache(store, trusted=cache_trusted)
-        self.push: PushService | None = None
-        """Set by the node when push is on: offline members get a push of each message."""
-        self.message_sent: Callable[[str, Thread], Awaitable[None]] | None = None
-        """Set by the node: awaited after each new message with a sender (it ends their
-        typing), however the message was sent."""
+        self.threads = threads if threads is not None else ThreadCache(store)
+        self.push = push
+        """When push is on: offline members get a push of each message."""
+        self._after_send = after_send
+        """Told of each new message with a sender (it ends their typing), however the
+        message was sent."""
 
     # -- threads ---------------------------------------------------------------------
 
@@ -102,12 +109,10 @@ class MessagingService:
                         found = await self.store.ensure_dm(user, to)
                     self.threads.put(found)
                 return found
-            assert thread is not None
-            found_thread = await self.threads.get(thread)
         except StoreUnavailable as exc:
             raise unavailable("the store") from exc
-        if found_thread is None or user not in found_thread.members:
-            raise forbidden_thread()
+        assert thread is not None
+        found_thread = await self.threads.member_thread(user, thread)
         return found_thread
 
     async def find_thread(self, thread_id: str) -> Thread:
@@ -265,8 +270,8 @@ class MessagingService:
             # The commit recorded the push as owed: decided here, before the ack, or by
             # any node's recovery if this one dies first (realtime/services/push.py).
             await self.push.message(thread.id, m, thread.members)
-        if m.sender is not None and self.message_sent is not None:
-            await self.message_sent(m.sender, thread)
+        if m.sender is not None and self._after_send is not None:
+            await self._after_send.message_sent(m.sender, thread)
 
     async def change(self, user: str | None, thread_id: str, kind: str, target: int, *,
                      origin: str | None = None, **fields: Any) -> Changed:

@@ -6,7 +6,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from realtime.store.base import Store, Thread
+from realtime.errors import forbidden_thread, unavailable
+from realtime.store.base import Store, StoreUnavailable, Thread
 
 
 class ThreadCache:
@@ -44,6 +45,17 @@ class ThreadCache:
         thread = await self._store.get_thread(thread_id)
         if thread is not None:
             self.put(thread)
+        return thread
+
+    async def member_thread(self, user: str, thread_id: str) -> Thread:
+        """Thread ``thread_id`` if ``user`` is a member; ``forbidden`` otherwise (a missing
+        thread and someone else's alike), ``unavailable`` when the store is down."""
+        try:
+            thread = await self.get(thread_id)
+        except StoreUnavailable as exc:
+            raise unavailable("the store") from exc
+        if thread is None or user not in thread.members:
+            raise forbidden_thread()
         return thread
 
     def put(self, thread: Thread) -> None:

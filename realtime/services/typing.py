@@ -12,23 +12,23 @@ from collections.abc import Callable
 
 from presence.typing import TypingTracker
 from realtime.events import TypingChange
-from realtime.services.messaging import MessagingService
 from realtime.services.publisher import Publisher
+from realtime.services.thread_cache import ThreadCache
 from realtime.store.base import StoreUnavailable, Thread
 
 
 class TypingService:
-    def __init__(self, messaging: MessagingService, publisher: Publisher, *,
+    def __init__(self, threads: ThreadCache, publisher: Publisher, *,
                  tracker: TypingTracker | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._messaging = messaging
+        self._threads = threads
         self._publisher = publisher
         self.tracker = tracker or TypingTracker()
         self._clock = clock
 
     async def typing(self, user: str, thread_id: str, on: bool) -> None:
         """``user`` says they are (not) typing in ``thread_id`` (members only)."""
-        thread = await self._messaging.thread_for(user, thread=thread_id)
+        thread = await self._threads.member_thread(user, thread_id)
         relay = self.tracker.on(user, thread.id, self._clock()) if on else \
             self.tracker.off(user, thread.id)
         if relay:
@@ -45,7 +45,7 @@ class TypingService:
             await asyncio.sleep(interval)
             for user, thread_id in self.tracker.expire(self._clock()):
                 try:
-                    thread = await self._messaging.threads.get(thread_id)
+                    thread = await self._threads.get(thread_id)
                 except StoreUnavailable:
                     continue  # the clients' own expiry ends it; nothing is owed
                 if thread is not None:
