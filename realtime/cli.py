@@ -229,7 +229,7 @@ async def _migrate(config: Config) -> int:
         applied = await migrate(url)
     else:
         # The embedded store migrates itself when it opens.
-        from realtime.node import make_store
+        from realtime.backends import make_store
 
         store = make_store(config)
         await store.open()

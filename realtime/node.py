@@ -16,27 +16,24 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from presence.memory import MemoryPresence
-from presence.presence import Presence
 from protocol.codec import codec_for
 from protocol.cursor import Cursor
 from protocol.errors import CloseCode
 from realtime import logs
 from realtime.admission import Admission
 from realtime.auth import Identity, TokenVerifier, mint_token
+from realtime.backends import make_broker, make_directory, make_presence, make_store
 from realtime.broker.base import Broker, BrokerUnavailable
 from realtime.broker.channels import THREADS_CHANNEL
 from realtime.broker.memory import MemoryBroker
 from realtime.config import Config
 from realtime.cursor_seal import CursorSeal
-from realtime.directory.base import Directory, DirectoryUnavailable, SessionRecord
+from realtime.directory.base import DirectoryUnavailable, SessionRecord
 from realtime.directory.heartbeat import Heartbeat, NodeState
-from realtime.directory.memory import MemoryDirectory
 from realtime.http_api import make_api_app
 from realtime.http_errors import JsonErrorsRunner
 from realtime.hub import Hub
@@ -64,58 +61,6 @@ log = logging.getLogger(__name__)
 
 EXPIRY_SWEEP = 5.0
 """Seconds between checks for expired tokens: sessions close within this after ``exp``."""
-
-
-def make_store(config: Config) -> Store:
-    """The store ``config.database_url`` names (unset: an SQLite file in the data dir)."""
-    url = config.database_url
-    if url.startswith(("postgresql://", "postgres://")):
-        from realtime.store.postgres import PostgresStore
-
-        return PostgresStore(url, batch_window=config.commit_window)
-    from realtime.store.sqlite import SqliteStore
-
-    if url.startswith("sqlite:///"):
-        return SqliteStore(url.removeprefix("sqlite:///") or "realtime.db")
-    if url:
-        raise SystemExit(f"REALTIME_DATABASE_URL: unsupported scheme in {url.split(':')[0]!r}")
-    return SqliteStore(str(Path(config.data_dir) / "realtime.db"))
-
-
-def make_broker(config: Config) -> Broker:
-    """The broker ``config.redis_url`` names (unset: in-process, one node)."""
-    if config.redis_url:
-        from realtime.broker.redis import RedisBroker
-
-        return RedisBroker(config.redis_url, publish_deadline=config.publish_deadline)
-    return MemoryBroker()
-
-
-def make_presence(config: Config) -> Presence:
-    """Presence shared through Redis in a cluster, in-process otherwise.
-
-    With Redis, a session's lease lasts ``presence_ttl`` seconds and is renewed four times
-    per lease; expired leases are looked for at least every 2 s. So a crashed node's users
-    go offline within ``presence_ttl`` + 2 s (22 s by default, inside the 30 s promised).
-    """
-    if config.redis_url:
-        from presence.redis import RedisPresence
-
-        ttl = config.presence_ttl
-        return RedisPresence(config.redis_url, ttl=ttl, heartbeat=ttl / 4,
-                             sweep=min(2.0, ttl / 4))
-    return MemoryPresence()
-
-
-def make_directory(config: Config) -> Directory:
-    """Where the cluster's nodes and sessions are listed: Redis in a cluster, in-process
-    otherwise. A node counts as gone after missing three heartbeats."""
-    ttl = 3 * config.node_heartbeat
-    if config.redis_url:
-        from realtime.directory.redis import RedisDirectory
-
-        return RedisDirectory(config.redis_url, ttl=ttl)
-    return MemoryDirectory(ttl=ttl)
 
 
 def make_admission(config: Config) -> Admission:

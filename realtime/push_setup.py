@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 from push.fcm import FcmSender
-from push.outbox import Outbox
-from push.outbox_postgres import PostgresOutbox
 from push.outbox_sqlite import SqliteOutbox
 from push.worker import PushWorker
+from realtime.backends import database_of, make_outbox
 from realtime.config import Config
 from realtime.services.push import OnlineCheck, PushService
 from realtime.store.base import Store
@@ -101,21 +100,11 @@ class Push:
         await self.outbox.close()
 
 
-def make_outbox(config: Config) -> Outbox:
-    """The outbox in the store's database (see :func:`realtime.node.make_store`)."""
-    url = config.database_url
-    if url.startswith(("postgresql://", "postgres://")):
-        return PostgresOutbox(url)
-    if url.startswith("sqlite:///"):
-        return SqliteOutbox(url.removeprefix("sqlite:///") or "realtime.db")
-    return SqliteOutbox(Path(config.data_dir) / "realtime.db")
-
-
 def legacy_outbox(config: Config) -> Path | None:
     """Where earlier releases kept an SQLite node's outbox, in a file of its own."""
-    url = config.database_url
-    if url.startswith(("postgresql://", "postgres://")):
+    database = database_of(config)
+    if isinstance(database, str):
         return None
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///") or "realtime.db").with_suffix(".push.db")
+    if config.database_url:
+        return database.with_suffix(".push.db")
     return Path(config.data_dir) / "push.db"
