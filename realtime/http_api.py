@@ -17,8 +17,8 @@ import binascii
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -27,6 +27,7 @@ from aiohttp.typedefs import Middleware
 from presence.presence import PresenceUnavailable
 from protocol.errors import ErrorCode
 from protocol.frames import INT64_MAX, Attachment
+from protocol.limits import Limits
 from protocol.validation import (
     PLATFORMS,
     content_problem,
@@ -67,6 +68,7 @@ from realtime.http_schema import (
     ThreadInfo,
 )
 from realtime.openapi import openapi_document
+from realtime.services import Services
 from realtime.services.messaging import now_ms
 from realtime.store.base import StoreUnavailable
 
@@ -259,12 +261,35 @@ async def from_store(awaitable: Awaitable[T]) -> T:
 # -- the application -------------------------------------------------------------------
 
 
-class HttpApi:
-    """The handlers, bound to one node."""
+class Devices(Protocol):
+    """Where push tokens are kept (the store)."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.limits = node.config.limits
+    async def add_device(self, user: str, token: str, platform: str) -> None: ...
+    async def remove_device(self, token: str) -> bool: ...
+
+
+class Notifier(Protocol):
+    """Queues pushes for users with no session (the push service, when push is on)."""
+
+    async def notify(self, users: Sequence[str], nid: str, push: Mapping[str, str] | None,
+                     data: Mapping[str, Any] | None = None) -> list[str]: ...
+
+
+class HttpApi:
+    """The handlers, given what they use: the services, the devices' store, the push
+    service (None: push is off), this node's own online check, its readiness, limits."""
+
+    def __init__(self, *, services: Services, devices: Devices, push: Notifier | None,
+                 online_here: Callable[[str], bool],
+                 readiness: Callable[[], Awaitable[tuple[bool, dict[str, bool]]]],
+                 limits: Limits) -> None:
+        self._services = services
+        self._messaging = services.messaging
+        self._devices = devices
+        self._push = push
+        self._online_here = online_here
+        self._readiness = readiness
+        self.limits = limits
         self._openapi = msgspec.json.encode(openapi_document())
 
     def add_routes(self, app: web.Application) -> None:
@@ -294,7 +319,7 @@ class HttpApi:
         return answer(Health(ok=True))
 
     async def readyz(self, request: web.Request) -> web.Response:
-        ready, checks = await self.node.readiness()
+        ready, checks = await self._readiness()
         return answer(Readiness(ready=ready, store=checks["store"], broker=checks["broker"]),
                       200 if ready else 503)
 
@@ -313,11 +338,11 @@ class HttpApi:
         if body.title is not None:
             self._check_title(body.title)
         # The same entry as a member's create, with user null; the group has no admin.
-        made = await self.node.services.groups.create(None, members, body.title)
+        made = await self._services.groups.create(None, members, body.title)
         return answer(ThreadCreated(thread=made.thread.id))
 
     async def describe_thread(self, request: web.Request) -> web.Response:
-        thread = await self.node.services.groups.describe(path_thread(request))
+        thread = await self._services.groups.describe(path_thread(request))
         return answer(ThreadInfo(thread=thread.id, kind=thread.kind, title=thread.title,
                                  members=list(thread.members), admins=list(thread.admins)))
 
@@ -332,7 +357,7 @@ class HttpApi:
         add = check_users(body.add, "add")
         remove = check_users(body.remove, "remove")
         # A DM's members are fixed by its id: answered 400 bad_request.
-        changed = await self.node.services.groups.change_members(None, thread_id, add, remove)
+        changed = await self._services.groups.change_members(None, thread_id, add, remove)
         return answer(Members(members=list(changed.thread.members)))
 
     async def post_message(self, request: web.Request) -> web.Response:
@@ -347,12 +372,12 @@ class HttpApi:
         # The types checked each field; the rules are the WebSocket's, checked again.
         self._check_content(body.body, body.meta, None if attachments is None
                             else msgspec.convert(attachments, list[Attachment]))
-        thread = await self.node.messaging.find_thread(thread_id)
+        thread = await self._messaging.find_thread(thread_id)
         if sender is not None and sender not in thread.members:
             raise RequestError(ErrorCode.FORBIDDEN, "from is not a member of this thread")
         if body.reply_to is not None:
             try:
-                await self.node.messaging.check_reply(thread, body.reply_to)
+                await self._messaging.check_reply(thread, body.reply_to)
             except RequestError as exc:
                 if exc.code is not ErrorCode.BAD_REQUEST:
                     raise
@@ -360,7 +385,7 @@ class HttpApi:
                 raise not_found("message to reply to") from exc
         # Acked means durable: post() returns after the commit, and publishes to every
         # member's sessions (origin None: no session gets an ack instead).
-        appended = await self.node.messaging.post(thread, sender, body.body, meta=body.meta,
+        appended = await self._messaging.post(thread, sender, body.body, meta=body.meta,
                                                   cid=body.cid, reply_to=body.reply_to,
                                                   attachments=attachments)
         m = appended.message
@@ -371,8 +396,8 @@ class HttpApi:
         before = query_int(request, "before", minimum=1)
         limit = query_int(request, "limit", minimum=1) or HISTORY_DEFAULT
         limit = min(limit, self.limits.max_history)
-        await self.node.messaging.find_thread(thread_id)
-        page = await self.node.messaging.history(None, thread_id, before, limit)
+        await self._messaging.find_thread(thread_id)
+        page = await self._messaging.history(None, thread_id, before, limit)
         # Messages in their current state, with every cid (a backend may have set it).
         messages = [folded_message(m, m.sender, with_cid=True) for m in page.messages]
         return answer(MessagesPage(messages=messages, more=page.more))
@@ -382,7 +407,7 @@ class HttpApi:
         thread_id, seq = path_thread(request), path_seq(request)
         body = await decode(request, EditMessage)
         self._check_content(body.body, body.meta, None)
-        changed = await self.node.messaging.change(
+        changed = await self._messaging.change(
             None, thread_id, "edit", seq, body=body.body, meta=body.meta,
             replace_meta=body.meta is not None)
         return answer(Changed(thread=thread_id, seq=changed.seq, target=seq))
@@ -390,7 +415,7 @@ class HttpApi:
     async def unsend_message(self, request: web.Request) -> web.Response:
         """An ``unsend`` entry with user null: moderation removes any message."""
         thread_id, seq = path_thread(request), path_seq(request)
-        changed = await self.node.messaging.change(None, thread_id, "unsend", seq)
+        changed = await self._messaging.change(None, thread_id, "unsend", seq)
         return answer(Changed(thread=thread_id, seq=changed.seq, target=seq))
 
     def _check_content(self, text: str, meta: dict[str, Any] | None,
@@ -410,10 +435,10 @@ class HttpApi:
             raise too_large("data as JSON", size, MAX_NOTIFY_DATA)
         event = NotificationEvent(nid=secrets.token_urlsafe(12), data=body.data, ts=now_ms())
         live = await self._online(users)
-        await self.node.messaging.publish(users, event)
+        await self._messaging.publish(users, event)
         pushed: list[str] = []
-        if body.push is not None and self.node.push is not None:
-            pushed = await self.node.push.service.notify(
+        if body.push is not None and self._push is not None:
+            pushed = await self._push.notify(
                 users, event.nid, {"title": body.push.title, "body": body.push.body},
                 body.data)
         return answer(Notified(nid=event.nid, live=live, pushed=pushed))
@@ -421,13 +446,13 @@ class HttpApi:
     async def _online(self, users: list[str]) -> list[str]:
         """Those of ``users`` with a session on any node of the cluster, in order."""
         try:
-            online = await self.node.services.presence.presence.online(users)
+            online = await self._services.presence.online(users)
         except Exception as exc:
             # Shared presence is unreachable (Redis down): the notification is published
             # all the same, and this node's own sessions are certainly reached.
             log.warning("notify: cluster presence unavailable (%s); live lists local users",
                         exc)
-            return [u for u in users if self.node.hub.is_online(u)]
+            return [u for u in users if self._online_here(u)]
         return [u for u in users if u in online]
 
     # -- posts and likes ---------------------------------------------------------------
@@ -438,19 +463,19 @@ class HttpApi:
         post = path_post(request)
         body = await decode(request, SetPostOwner)
         owner = check_users([body.owner], "owner")[0]
-        await from_store(self.node.services.likes.set_owner(post, owner))
+        await from_store(self._services.likes.set_owner(post, owner))
         return answer(PostOwner(post=post, owner=owner))
 
     async def set_like(self, request: web.Request) -> web.Response:
         post = path_post(request)
         body = await decode(request, SetLike)
         user = check_users([body.user], "user")[0]
-        count = await from_store(self.node.services.likes.like(user, post, body.on))
+        count = await from_store(self._services.likes.like(user, post, body.on))
         return answer(LikeCount(post=post, count=count))
 
     async def like_count(self, request: web.Request) -> web.Response:
         post = path_post(request)
-        count = await from_store(self.node.services.likes.count(post))
+        count = await from_store(self._services.likes.count(post))
         return answer(LikeCount(post=post, count=count))
 
     # -- devices and presence ----------------------------------------------------------
@@ -460,7 +485,7 @@ class HttpApi:
         user = check_users([body.user], "user")[0]
         assert body.platform in PLATFORMS  # the decoder enforces the enumeration
         # Straight to the store until the push service owns device tokens.
-        await from_store(self.node.store.add_device(user, body.token, body.platform))
+        await from_store(self._devices.add_device(user, body.token, body.platform))
         return answer(Ok(ok=True))
 
     async def remove_device(self, request: web.Request) -> web.Response:
@@ -468,7 +493,7 @@ class HttpApi:
         if len(token) > 4096:
             raise bad_request("token must be 1..4096 characters")
         # Idempotent: forgetting a token that is not registered is not an error.
-        await from_store(self.node.store.remove_device(token))
+        await from_store(self._devices.remove_device(token))
         return answer(Ok(ok=True))
 
     async def presence(self, request: web.Request) -> web.Response:
@@ -479,7 +504,7 @@ class HttpApi:
         if len(names) > MAX_USERS_PER_CALL:
             raise bad_request(f"users may name at most {MAX_USERS_PER_CALL} users")
         users = check_users(names, "users")
-        states = await from_store(self.node.services.presence.states(users))
+        states = await from_store(self._services.presence.states(users))
         return answer(PresenceList(users=[
             PresenceEntry(user=p.user, online=p.online, last_seen=p.last_seen) for p in states
         ]))
@@ -489,7 +514,10 @@ def make_api_app(node: Node) -> web.Application:
     """The application served on the internal API port."""
     app = web.Application(middlewares=[refusals, require_key(node.config.api_key)],
                           client_max_size=MAX_REQUEST)
-    HttpApi(node).add_routes(app)
+    HttpApi(services=node.services, devices=node.store,
+            push=node.push.service if node.push is not None else None,
+            online_here=node.hub.is_online, readiness=node.readiness,
+            limits=node.config.limits).add_routes(app)
     AdminApi(node).add_routes(app)
     metrics.watch_node(node)
     return app

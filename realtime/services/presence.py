@@ -6,7 +6,7 @@ epoch-ms time they went offline otherwise (null if never seen).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from presence.presence import Presence
 from realtime.events import PresenceChange
@@ -26,6 +26,10 @@ class PresenceService:
         self._store = store
         self._publisher = publisher
         self._clock = clock
+
+    async def online(self, users: Iterable[str]) -> set[str]:
+        """Those of ``users`` with a session on any node (raises what presence raises)."""
+        return await self.presence.online(users)
 
     async def joined(self, user: str, session: str) -> None:
         """A session of ``user`` opened: followers learn when the user came online."""
