@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -28,9 +28,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from realtime.metric_types import LoopCounter, LoopHistogram
-
-if TYPE_CHECKING:
-    from realtime.node import Node
 
 __all__ = [
     "APPEND_DURATION",
@@ -141,6 +138,25 @@ def closed(code: int | None) -> None:
     CLOSES.labels(code=str(code) if code is not None else "none").inc()
 
 
+class Observed(Protocol):
+    """What the collectors read from a node when scraped, and nothing else."""
+
+    @property
+    def connection_count(self) -> int: ...
+    @property
+    def users_here(self) -> int: ...
+    @property
+    def publish_failures(self) -> int: ...
+    @property
+    def broker(self) -> object: ...
+    @property
+    def draining(self) -> bool: ...
+    @property
+    def push_worker(self) -> object | None: ...
+    @property
+    def push(self) -> Any: ...
+
+
 class NodeCollector(Collector):
     """Reads, when scraped, what the node already counts: its sessions, its users, the
     publications its broker refused, and the counters a broker keeps (the Redis broker:
@@ -151,9 +167,9 @@ class NodeCollector(Collector):
     """
 
     def __init__(self) -> None:
-        self._node: weakref.ref[Node] | None = None
+        self._node: weakref.ref[Observed] | None = None
 
-    def watch(self, node: Node) -> None:
+    def watch(self, node: Observed) -> None:
         self._node = weakref.ref(node)
 
     def describe(self) -> Iterable[Metric]:
@@ -164,8 +180,8 @@ class NodeCollector(Collector):
         node = self._node() if self._node is not None else None
         if node is None:
             return self._families(0, 0, 0, None)
-        return self._families(node.connection_count, node.hub.users(),
-                              node.services.publisher.failures, node.broker)
+        return self._families(node.connection_count, node.users_here,
+                              node.publish_failures, node.broker)
 
     @staticmethod
     def _families(clients: int, users: int, publish_errors: int,
@@ -206,7 +222,7 @@ NODE = NodeCollector()
 REGISTRY.register(NODE)
 
 
-def watch_node(node: Node) -> None:
+def watch_node(node: Observed) -> None:
     """Report ``node``'s sessions, users and broker errors from now on."""
     NODE.watch(node)
 
@@ -252,7 +268,7 @@ class PipelineCollector(Collector):
         node = NODE._node() if NODE._node is not None else None
         return self._families(node)
 
-    def _families(self, node: Node | None) -> list[Metric]:
+    def _families(self, node: Observed | None) -> list[Metric]:
         draining = bool(node is not None and node.draining)
         families: list[Metric] = [
             GaugeMetricFamily("realtime_node_draining",

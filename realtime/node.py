@@ -310,6 +310,16 @@ class Node:
     def connection_count(self) -> int:
         return sum(self._per_user.values())
 
+    @property
+    def users_here(self) -> int:
+        """Distinct users with a session on this node (for metrics)."""
+        return self.hub.users()
+
+    @property
+    def publish_failures(self) -> int:
+        """Publications the broker refused since start (for metrics)."""
+        return self.services.publisher.failures
+
     def session_count(self, user: str) -> int:
         return self._per_user[user]
 
