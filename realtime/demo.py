@@ -34,7 +34,12 @@ from realtime.errors import HTTP_STATUS, RequestError
 from realtime.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from realtime.auth import TokenVerifier
     from realtime.node import Node
+    from realtime.services.likes import LikesService
+    from realtime.services.messaging import MessagingService
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +75,17 @@ def refuse(code: ErrorCode, message: str) -> web.Response:
 
 
 class DemoRoutes:
-    """The demo's handlers, bound to one node. The lobby is created on the first join."""
+    """The demo's handlers, given what they use: a way to mint tokens, the token
+    verifier, the messaging and likes services, and the data dir where the lobby's id is
+    kept. The lobby is created on the first join."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, *, mint: Callable[[str, int], str], verifier: TokenVerifier,
+                 messaging: MessagingService, likes: LikesService, data_dir: str) -> None:
+        self._mint = mint
+        self._verifier = verifier
+        self._messaging = messaging
+        self._likes = likes
+        self._data_dir = data_dir
         self._lobby: str | None = None
         # Two first visitors at once must not make two lobbies.
         self._lobby_lock = asyncio.Lock()
@@ -115,7 +127,7 @@ class DemoRoutes:
                           "user must be 1..64 characters of letters, digits and _.@+-")
         assert isinstance(user, str)
         exp = int(time.time()) + TOKEN_TTL
-        return web.json_response({"user": user, "token": self.node.token(user, ttl=TOKEN_TTL),
+        return web.json_response({"user": user, "token": self._mint(user, TOKEN_TTL),
                                   "exp": exp})
 
     async def join(self, request: web.Request) -> web.Response:
@@ -123,7 +135,7 @@ class DemoRoutes:
         if token is None:
             return refuse(ErrorCode.UNAUTHORIZED, "missing token")
         try:
-            user = (await self.node.verifier.authenticate(token)).user
+            user = (await self._verifier.authenticate(token)).user
         except AuthError as exc:
             return refuse(ErrorCode.UNAUTHORIZED, str(exc))
         try:
@@ -137,17 +149,17 @@ class DemoRoutes:
     # -- the lobby ---------------------------------------------------------------------
 
     async def _join_lobby(self, user: str) -> str:
-        messaging = self.node.messaging
+        messaging = self._messaging
         async with self._lobby_lock:
             thread = None
             lobby = self._lobby or await asyncio.to_thread(_read_lobby, self._state_path)
             if lobby is not None:
-                thread = await self.node.store.get_thread(lobby)
+                thread = await messaging.store.get_thread(lobby)
             if thread is None:
                 thread = await messaging.create_group([user], LOBBY_TITLE)
                 await asyncio.to_thread(_write_lobby, self._state_path, thread.id)
                 # The lobby's creator owns the demo post: likes notify someone.
-                await self.node.services.likes.set_owner(DEMO_POST, user)
+                await self._likes.set_owner(DEMO_POST, user)
                 newcomer = True
             else:
                 newcomer = user not in thread.members
@@ -162,12 +174,14 @@ class DemoRoutes:
 
     @property
     def _state_path(self) -> Path:
-        return Path(self.node.config.data_dir) / STATE_FILE
+        return Path(self._data_dir) / STATE_FILE
 
 
 def add_demo_routes(app: web.Application, node: Node) -> None:
     """Serve the demo page and its development-only routes on ``app``."""
-    DemoRoutes(node).add_routes(app)
+    DemoRoutes(mint=lambda user, ttl: node.token(user, ttl=ttl), verifier=node.verifier,
+               messaging=node.messaging, likes=node.services.likes,
+               data_dir=node.config.data_dir).add_routes(app)
     log.warning("development mode: a demo chat is served at / on the public port, where "
                 "/dev/token hands a token to anyone")
 
