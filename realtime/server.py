@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
@@ -25,6 +25,10 @@ from realtime.demo import add_demo_routes
 from realtime.errors import HTTP_STATUS, code_for_status
 
 if TYPE_CHECKING:
+    from realtime.admission import Admission
+    from realtime.auth import TokenVerifier
+    from realtime.config import Config
+    from realtime.cursor_seal import CursorSeal
     from realtime.node import Node
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,7 +47,25 @@ def refuse_with(code: ErrorCode, message: str, status: int) -> web.Response:
     return web.json_response({"code": str(code), "message": message}, status=status)
 
 
-async def admit(node: Node, request: web.Request) -> web.Response | Admitted:
+class Gate(Protocol):
+    """What a handshake is judged against (the node): its state, its checks and limits."""
+
+    @property
+    def draining(self) -> bool: ...
+    @property
+    def admission(self) -> Admission: ...
+    @property
+    def verifier(self) -> TokenVerifier: ...
+    @property
+    def cursors(self) -> CursorSeal: ...
+    @property
+    def config(self) -> Config: ...
+    @property
+    def connection_count(self) -> int: ...
+    def session_count(self, user: str) -> int: ...
+
+
+async def admit(node: Gate, request: web.Request) -> web.Response | Admitted:
     """Judge a handshake: the refusal to answer it with, or what to serve it with.
 
     The token is the one check that may wait (for an identity provider's keys); the
