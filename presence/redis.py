@@ -24,7 +24,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from presence.presence import Presence, PresenceUnavailable
-from presence.redis_connection import single_server
+from presence.redis_connection import close_within, single_server
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ POOL_CONNECTIONS = 50
 """Connections to Redis a node's presence uses at most; further commands wait."""
 POOL_TIMEOUT = 5.0
 """Seconds a command may wait for a free connection before presence is unavailable."""
-CLOSE_TIMEOUT = 2.0
+
 """Seconds closing the connections may take before they are dropped."""
 
 # The sets also expire as keys (relative, by Redis's own clock) so that nothing is left
@@ -132,13 +132,7 @@ class RedisPresence(Presence):
         self._tasks = []
         if self._redis is not None:
             redis, self._redis = self._redis, None
-            # redis-py can wait forever for a socket to close (redis/redis-py#3941):
-            # bounded, past which the sockets go with their objects.
-            try:
-                async with asyncio.timeout(CLOSE_TIMEOUT):
-                    await redis.aclose()
-            except TimeoutError:
-                log.warning("redis presence: the connection did not close in time, dropped")
+            await close_within(redis.aclose(), "redis presence")
 
     async def join(self, user: str, session: str) -> bool:
         with _unavailable():

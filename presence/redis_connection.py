@@ -9,10 +9,17 @@ module only decides what the URL names.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT: Final = 2.0
+"""Longest wait for a redis-py client to close (see :func:`close_within`)."""
 
 CLUSTER_SCHEMES: Final = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """URL schemes that name a Redis Cluster, and the plain scheme redis-py expects instead."""
@@ -50,3 +57,18 @@ def url_address(url: str) -> str:
     """``host:port`` of a Redis URL, without credentials (for logs and errors)."""
     rest = url.partition("://")[2]
     return rest.rpartition("@")[2].partition("/")[0].partition("?")[0] or "localhost"
+
+
+async def close_within(closing: Awaitable[None], what: str) -> None:
+    """Await a redis-py close for at most :data:`CLOSE_TIMEOUT`.
+
+    Closing a connection waits for its socket to close, which can take forever
+    (redis/redis-py#3941; seen as a node close that hung after a Redis outage). Past the
+    bound the close is given up: the sockets go with their objects. Every redis-py
+    client of a node is closed through here, so no close can hang a shutdown.
+    """
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await closing
+    except TimeoutError:
+        log.warning("%s: the connection did not close in time, dropped", what)

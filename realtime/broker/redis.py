@@ -28,10 +28,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisClusterException, RedisError
 
-from presence.redis_connection import single_server, url_address
+from presence.redis_connection import close_within, single_server, url_address
 from realtime.broker.base import Broker, BrokerHandler, BrokerUnavailable
 from realtime.broker.redis_pipeline import PublishPipeline
-from realtime.broker.redis_pubsub import PubSubConnection, close_within
+from realtime.broker.redis_pubsub import PubSubConnection
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
+from presence.redis_connection import close_within
 from realtime.broker.redis import (
     COMMAND_TIMEOUT,
     CONNECT_TIMEOUT,
@@ -36,7 +37,7 @@ from realtime.broker.redis import (
     publisher_retry,
     subscriber_retry,
 )
-from realtime.broker.redis_pubsub import PubSubConnection, close_within
+from realtime.broker.redis_pubsub import PubSubConnection
 
 
 class ClusterRedis:

@@ -14,12 +14,14 @@ import collections
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import NoReturn
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
+
+from presence.redis_connection import CLOSE_TIMEOUT, close_within
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,6 @@ LOG_EVERY = 30.0
 
 ConnectionErrors = (RedisError, OSError)
 
-CLOSE_TIMEOUT = 2.0
-"""Seconds a connection being thrown away, or the client at close, may take to close."""
 
 
 def retry_delay(attempt: int) -> float:
@@ -317,20 +317,6 @@ async def _wait_confirmed(confirmed: asyncio.Future[None], channel: str) -> None
             await asyncio.shield(confirmed)
     except TimeoutError:
         log.warning("no confirmation of the subscription to %s yet", channel)
-
-
-async def close_within(closing: Awaitable[None], what: str) -> None:
-    """Await a redis-py close for at most :data:`CLOSE_TIMEOUT`.
-
-    Closing a connection waits for its socket to close, which can take forever
-    (redis/redis-py#3941; seen here as a broker close that hung after a Redis restart).
-    Past the bound the close is given up: the sockets go with their objects.
-    """
-    try:
-        async with asyncio.timeout(CLOSE_TIMEOUT):
-            await closing
-    except TimeoutError:
-        log.warning("%s: the connection did not close in time, dropped", what)
 
 
 async def _discard(pubsub: PubSub) -> None:

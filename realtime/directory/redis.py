@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from presence.redis import connect_redis
+from presence.redis_connection import close_within
 from realtime.directory.base import (
     Directory,
     DirectoryUnavailable,
@@ -64,7 +65,7 @@ class RedisDirectory(Directory):
     async def close(self) -> None:
         if self._redis is not None:
             redis, self._redis = self._redis, None
-            await redis.aclose()
+            await close_within(redis.aclose(), "redis directory")
 
     def _client(self) -> Redis:
         if self._redis is None:
