@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 
 from redis.asyncio import Redis
 
@@ -72,3 +72,23 @@ async def close_within(closing: Awaitable[None], what: str) -> None:
             await closing
     except TimeoutError:
         log.warning("%s: the connection did not close in time, dropped", what)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any], what: str) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling again every
+    :data:`CLOSE_TIMEOUT` seconds while it runs on.
+
+    redis-py can swallow a cancellation (a retry loop or a connection's disconnect that
+    catches it), and a task that swallowed it would hang the close awaiting it. Cancelling
+    again ends it at its next await, and the task is still awaited: nothing is left
+    running behind the close.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CLOSE_TIMEOUT)
+        if not task.done():
+            log.warning("%s: still running after a cancellation, cancelled again", what)
+    if not task.cancelled():
+        exc = task.exception()
+        if exc is not None:
+            log.warning("%s ended with %r", what, exc)

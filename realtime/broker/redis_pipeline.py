@@ -11,10 +11,11 @@ they were asked for, since one pipeline at a time is in flight.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
+
+from presence.redis_connection import cancel_and_wait
 
 PIPELINE_MAX = 1000
 """Publications sent in one pipeline at most; the rest wait for the next one."""
@@ -75,9 +76,7 @@ class PublishPipeline:
         self._closed = True
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task, "redis publish pipeline")
         self._answer(len(self._waiters), PipelineClosed("the publisher was closed"))
         self._queued.clear()
 

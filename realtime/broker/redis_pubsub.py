@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from presence.redis_connection import CLOSE_TIMEOUT, close_within
+from presence.redis_connection import CLOSE_TIMEOUT, cancel_and_wait, close_within
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +118,7 @@ class PubSubConnection:
         self._closed = True
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(task, f"redis pub/sub {self.name} reader")
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             await _discard(pubsub)
