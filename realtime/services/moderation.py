@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from realtime.broker.channels import reply_channel
+from realtime.errors import unavailable
 from realtime.events import Disconnect, DisconnectReply, decode_event
 from realtime.services.publisher import Publisher
 
@@ -65,13 +66,16 @@ class ModerationService:
 
     async def disconnect(self, user: str, code: int, reason: str) -> int:
         """Close every session of ``user`` with ``code``; return how many were closed,
-        as the nodes that hold them answered within the wait."""
+        as the nodes that hold them answered within the wait. ``unavailable`` when the
+        broker refused the request (it is retried, so the sessions close later)."""
         request = secrets.token_urlsafe(12)
         asked = self._asked[request] = _Asked()
         try:
             expected = await self._nodes_of(user)
-            await self._publisher.to_users(
-                [user], Disconnect(code, reason, request, self._reply))
+            if not await self._publisher.to_users(
+                    [user], Disconnect(code, reason, request, self._reply)):
+                # Retried in the background; the caller learns nothing is closed yet.
+                raise unavailable("the broker")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._wait):
                     while not expected <= asked.closed.keys():
