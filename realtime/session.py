@@ -55,7 +55,6 @@ from realtime import metrics
 from realtime.auth import AuthError, TokenVerifier
 from realtime.broker.base import BrokerUnavailable
 from realtime.cursor_seal import CursorSeal
-from realtime.eager import Suspended, start_eagerly
 from realtime.errors import RequestError, unavailable
 from realtime.events import (
     Delivery,
@@ -419,7 +418,7 @@ class Session:
         in_flight.discard(pending)
         if pending.cancelled():
             return  # a session cancelled while closing: nobody to answer
-        rest = start_eagerly(self._changed(thread, frame, pending))
+        rest = self._messaging.start_after_commit(self._changed(thread, frame, pending))
         if rest is not None:
             in_flight.start(_finish_suspended(rest))
 
@@ -591,7 +590,7 @@ class Session:
         self.send(Ack(id=frame.id))
 
 
-async def _finish_suspended(rest: Suspended) -> None:
+async def _finish_suspended(rest: Awaitable[None]) -> None:
     """Run the rest of a coroutine started with ``start_eagerly`` (it answers its own
     errors)."""
     await rest

@@ -14,13 +14,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any, Protocol
 
 from protocol.errors import ErrorCode
 from realtime import fault_injection, metrics
-from realtime.eager import Suspended, start_eagerly
+from realtime.eager import start_eagerly
 from realtime.errors import RequestError, forbidden_thread, unavailable
 from realtime.events import Event, ReceiptEvent, event_of
 from realtime.ratelimit import KeyedBuckets
@@ -86,6 +86,10 @@ class MessagingService:
         self.threads = threads if threads is not None else ThreadCache(store)
         self.push = push
         """When push is on: offline members get a push of each message."""
+        # What follows a commit runs in the commit's own callback only while it needs no
+        # task: deciding a push asks presence and the outbox, whose asyncpg and redis-py
+        # calls enter asyncio.timeout(), which refuses to run outside a task.
+        self._eager = push is None
         self._after_send = after_send
         """Told of each new message with a sender (it ends their typing), however the
         message was sent."""
@@ -221,7 +225,7 @@ class MessagingService:
             return
         try:
             appended = self.outcome(thread, pending, started)
-            rest = start_eagerly(self.published(thread, appended, origin=origin))
+            rest = self.start_after_commit(self.published(thread, appended, origin=origin))
         except Exception as exc:
             done(exc)
             return
@@ -230,6 +234,14 @@ class MessagingService:
         else:
             # Publishing waits (a broker round trip): the ack follows in a task.
             in_flight.start(_finish(rest, appended, done))
+
+    def start_after_commit(self, work: Coroutine[Any, Any, None]) -> Awaitable[None] | None:
+        """Start what follows a commit (publish, push, ack) in the caller's step: None
+        when it finished there, else what a task must await to finish it. With push on,
+        nothing is started here and ``work`` itself is returned, for a task to run."""
+        if not self._eager:
+            return work
+        return start_eagerly(work)
 
     async def check_reply(self, thread: Thread, reply_to: int) -> None:
         """``bad_request`` unless ``reply_to`` is a message of ``thread``.
@@ -382,7 +394,7 @@ class MessagingService:
             raise RequestError(ErrorCode.BAD_REQUEST, str(exc)) from exc
 
 
-async def _finish(publishing: Suspended, appended: Appended, done: SendDone) -> None:
+async def _finish(publishing: Awaitable[None], appended: Appended, done: SendDone) -> None:
     """The rest of a send whose publishing had to wait."""
     try:
         await publishing
