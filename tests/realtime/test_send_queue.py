@@ -182,3 +182,47 @@ async def test_pings_and_pongs_wait_for_no_one_and_are_skipped_behind_queued_fra
     queue.close(CloseCode.NORMAL, flush=True)
     await queue.wait_closed()
     assert socket.frames == [b"<ping>", b"<pong>", b"a"]
+
+
+async def test_every_frame_handed_to_the_socket_is_counted() -> None:
+    socket = Socket()
+    queue = queue_on(socket)
+    queue.put(b"a")
+    queue.put(b"b")
+    assert queue.written == 2
+
+
+async def test_a_failed_write_closes_with_1011_and_no_reason() -> None:
+    socket = Socket()
+    socket.failure = ConnectionResetError("peer gone")
+    queue = queue_on(socket)
+    queue.put(b"a")
+    await queue.wait_closed()
+    assert socket.closed_with == (CloseCode.INTERNAL_ERROR, b"")
+
+
+async def test_a_bulk_sender_is_not_held_by_a_closing_queue() -> None:
+    socket = Socket()
+    socket.block()
+    queue = queue_on(socket, max_bytes=10)
+    queue.put(b"a")
+    queue.put(b"b" * 8)
+    queue.close(CloseCode.GOING_AWAY, flush=True)
+    waiting = asyncio.ensure_future(queue.roomy())
+    await asyncio.sleep(0)
+    assert waiting.done()
+    socket.release()
+    await queue.wait_closed()
+
+
+async def test_a_close_while_a_write_is_stuck_cuts_the_connection_off() -> None:
+    socket = Socket()
+    socket.block()  # never released: the peer stopped reading
+    queue = SendQueue(socket, binary=True, max_bytes=10,  # type: ignore[arg-type]
+                      on_overflow=lambda: None, close_timeout=0.01)
+    queue.put(b"a")
+    queue.put(b"b")
+    queue.close(CloseCode.TRY_AGAIN_LATER, "too slow")
+    await queue.wait_closed()
+    assert queue.closing and socket.closed_with is None  # aborted, no close frame
+    assert socket.frames == []
