@@ -20,13 +20,12 @@ from realtime.store.base import (
     FixedMembers,
     GroupChange,
     GroupChanged,
-    GroupFull,
     NotAMember,
-    NotAnAdmin,
     StoredMessage,
     Thread,
     ThreadNotFound,
 )
+from realtime.store.group_rules import judge
 
 
 async def open_group(conn: asyncpg.Connection, creator: str | None, members: Sequence[str],
@@ -72,11 +71,8 @@ async def change_group(conn: asyncpg.Connection, change: GroupChange) -> GroupCh
             "SELECT user_id, admin FROM members WHERE thread = $1", thread)
         current = {r[0] for r in rows}
         admins = {r[0] for r in rows if r[1]}
-        if user is not None and user not in current:
-            raise NotAMember(f"{user} is not a member of {thread}")
+        plan = judge(change, current, admins)
         if change.kind == TITLE:
-            if user is not None and user not in admins:
-                raise NotAnAdmin("only an admin may rename a group")
             if change.title == title:
                 return GroupChanged(_thread(thread, title, current, admins), None)
             await conn.execute("UPDATE threads SET title = $2 WHERE id = $1",
@@ -84,19 +80,11 @@ async def change_group(conn: asyncpg.Connection, change: GroupChange) -> GroupCh
             entry = await _entry(conn, thread, last_seq, pos, user, change.ts, TITLE,
                                  change.title or "", None)
             return GroupChanged(_thread(thread, change.title, current, admins), entry)
-        if user is not None and user not in admins and (
-                change.add or set(change.remove) - {user}):
-            raise NotAnAdmin("only an admin may add members or remove others")
-        removing = set(change.remove)
-        added = sorted(set(change.add) - current - removing)
-        removed = sorted(removing & current)
-        if not added and not removed:
+        if plan is None:
             return GroupChanged(_thread(thread, title, current, admins), None)
-        after = (current | set(added)) - set(removed)
-        if added and change.max_members and len(after) > change.max_members:
-            raise GroupFull(f"a group has at most {change.max_members} members")
+        added, removed, after = plan.added, plan.removed, plan.after
         promoted = None
-        if admins and not admins - set(removed) and after:
+        if plan.needs_admin:
             # The last admin leaves: the longest-standing member left takes over.
             promoted = await conn.fetchval(
                 "SELECT user_id FROM members WHERE thread = $1"

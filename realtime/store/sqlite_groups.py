@@ -20,13 +20,12 @@ from realtime.store.base import (
     FixedMembers,
     GroupChange,
     GroupChanged,
-    GroupFull,
     NotAMember,
-    NotAnAdmin,
     StoredMessage,
     Thread,
     ThreadNotFound,
 )
+from realtime.store.group_rules import judge
 
 # -- writes ------------------------------------------------------------------------------
 
@@ -68,30 +67,19 @@ def change_group(conn: sqlite3.Connection, change: GroupChange) -> GroupChanged:
         "SELECT user, admin FROM members WHERE thread = ?", (thread,)).fetchall()
     current = {u for u, _ in rows}
     admins = {u for u, admin in rows if admin}
-    if user is not None and user not in current:
-        raise NotAMember(f"{user} is not a member of {thread}")
+    plan = judge(change, current, admins)
     if change.kind == TITLE:
-        if user is not None and user not in admins:
-            raise NotAnAdmin("only an admin may rename a group")
         if change.title == title:
             return GroupChanged(_thread(thread, title, current, admins), None)
         conn.execute("UPDATE threads SET title = ? WHERE id = ?", (change.title, thread))
         entry = _entry(conn, thread, last_seq, user, change.ts, TITLE, change.title or "",
                        None)
         return GroupChanged(_thread(thread, change.title, current, admins), entry)
-    if user is not None and user not in admins and (
-            change.add or set(change.remove) - {user}):
-        raise NotAnAdmin("only an admin may add members or remove others")
-    removing = set(change.remove)
-    added = sorted(set(change.add) - current - removing)
-    removed = sorted(removing & current)
-    if not added and not removed:
+    if plan is None:
         return GroupChanged(_thread(thread, title, current, admins), None)
-    after = (current | set(added)) - set(removed)
-    if added and change.max_members and len(after) > change.max_members:
-        raise GroupFull(f"a group has at most {change.max_members} members")
+    added, removed, after = plan.added, plan.removed, plan.after
     promoted = None
-    if admins and not admins - set(removed) and after:
+    if plan.needs_admin:
         # The last admin leaves: the longest-standing member left takes over.
         (promoted,) = conn.execute(
             "SELECT user FROM members WHERE thread = ? AND user NOT IN"
